@@ -1,0 +1,201 @@
+"""tracec.runtime: records the execution graph of instrumented code. Standard library only.
+
+Instrumented modules call `module(...)` once (the header the transform adds) and then the hooks of the
+returned `ModuleHooks` object, one cheap call per statement. With no recording active the hooks are
+plain pass-through functions; starting a recording swaps every module's hooks for recording ones."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import sys
+import weakref
+
+from .graph import Feedback, Graph, Node, Param, ParamFeedback, preview, write_graph
+from .recorder import Recorder
+from .tables import ModuleTable
+
+__all__ = ["Feedback", "Graph", "Node", "Param", "ParamFeedback", "Recorder", "module", "observe_exception",
+           "preview", "record", "start", "stop", "write_graph", "active", "set_param_override"]
+
+_recorders: list[Recorder] = []           # active recordings, innermost last
+_modules: "weakref.WeakSet[ModuleHooks]" = weakref.WeakSet()
+_overrides: dict[str, object] = {}         # param key -> candidate value (the optimizer's trials)
+
+
+def _passthrough(sid, value):
+    return value
+
+
+def _nothing(index):
+    return None
+
+
+class ModuleHooks:
+    """The `_tracec_m` object of one instrumented module. Hook names are short because they appear on
+    every instrumented statement: e=enter, v=statement, c=condition, r=return, y=yield, h=handler,
+    p=parameter site."""
+
+    def __init__(self, table: ModuleTable, namespace: dict) -> None:
+        self.table = table
+        self.namespace = namespace
+        self.global_params = {s.global_name: i for i, s in enumerate(table.params) if s.global_name}
+        self.param_values: dict[int, object] = {}
+        self._switch(_recorders[-1] if _recorders else None)
+        _modules.add(self)
+
+    def _switch(self, recorder: Recorder | None) -> None:
+        if recorder is None:
+            self.v = self.c = self.r = self.y = _passthrough
+            self.e = self.h = _nothing
+        else:
+            self.v, self.c, self.r, self.y = self._v, self._c, self._r, self._y
+            self.e, self.h = self._e, self._h
+
+    def param_value(self, site_id: int):
+        site = self.table.params[site_id]
+        if site.global_name and site.global_name in self.namespace:
+            return self.namespace[site.global_name]
+        return self.param_values.get(site_id)
+
+    # Each recording hook must return the value unchanged and never raise into user code.
+    def _v(self, sid, value):
+        try:
+            _recorders[-1].on_statement(self, sid, value, sys._getframe(1))
+        except Exception:
+            _internal_error()
+        return value
+
+    def _c(self, sid, value):
+        try:
+            _recorders[-1].on_control(self, sid, value, sys._getframe(1))
+        except Exception:
+            _internal_error()
+        return value
+
+    def _r(self, sid, value):
+        try:
+            _recorders[-1].on_return(self, sid, value, sys._getframe(1))
+        except Exception:
+            _internal_error()
+        return value
+
+    def _y(self, sid, value):
+        try:
+            _recorders[-1].on_yield(self, sid, value, sys._getframe(1))
+        except Exception:
+            _internal_error()
+        return value
+
+    def _e(self, fid):
+        try:
+            _recorders[-1].on_enter(self, fid, sys._getframe(1))
+        except Exception:
+            _internal_error()
+
+    def _h(self, sid):
+        try:
+            _recorders[-1].on_handler(self, sid, sys._getframe(1))
+        except Exception:
+            _internal_error()
+
+    def p(self, site_id, value):
+        """A `tracec.param(...)` site: returns the optimizer's candidate when one is being tried."""
+        site = self.table.params[site_id]
+        value = _overrides.get(site.key, value)
+        self.param_values[site_id] = value
+        if _recorders:
+            try:
+                _recorders[-1].on_param(self, site_id, sys._getframe(1))
+            except Exception:
+                _internal_error()
+        return value
+
+
+def _internal_error() -> None:
+    if _recorders:
+        _recorders[-1].internal_errors += 1
+    if os.environ.get("TRACEC_DEBUG"):
+        raise
+
+
+def module(name: str, file: str, namespace: dict, functions, statements, params) -> ModuleHooks:
+    """Called by an instrumented module's header line."""
+    return ModuleHooks(ModuleTable.from_literals(name, file, functions, statements, params), namespace)
+
+
+def _switch_all() -> None:
+    top = _recorders[-1] if _recorders else None
+    for hooks in list(_modules):
+        hooks._switch(top)
+
+
+def start(max_nodes: int = 200_000) -> Recorder:
+    """Start recording every instrumented module; recordings nest, the innermost receives the nodes."""
+    recorder = Recorder(max_nodes=max_nodes)
+    _recorders.append(recorder)
+    _switch_all()
+    return recorder
+
+
+def stop(recorder: Recorder) -> Recorder:
+    if recorder in _recorders:
+        recorder.finish()
+        _recorders.remove(recorder)
+        _switch_all()
+    return recorder
+
+
+def active() -> Recorder | None:
+    return _recorders[-1] if _recorders else None
+
+
+def observe_exception(exc: BaseException) -> Node | None:
+    """Record error nodes for an exception that escaped traced code (tracebacks locate each frame)."""
+    if not _recorders:
+        return None
+    nid = _recorders[-1].observe_exception(exc)
+    return None if nid is None else _recorders[-1].nodes[nid]
+
+
+@contextlib.contextmanager
+def record(max_nodes: int = 200_000):
+    """`with record() as run:` records the traced code run inside the block."""
+    recorder = start(max_nodes=max_nodes)
+    try:
+        yield recorder
+    except BaseException as exc:
+        recorder.observe_exception(exc)
+        raise
+    finally:
+        stop(recorder)
+
+
+def set_param_override(key: str, value=None, *, clear: bool = False) -> None:
+    """Make every `tracec.param` site with this key return `value` (used to try candidates)."""
+    if clear:
+        _overrides.pop(key, None)
+    else:
+        _overrides[key] = value
+
+
+def _record_process() -> None:
+    """TRACEC_RECORD=1: record the whole process, bounded by TRACEC_MAX_NODES, written at exit."""
+    max_nodes = int(os.environ.get("TRACEC_MAX_NODES", "200000"))
+    path = os.environ.get("TRACEC_GRAPH") or os.path.join(".tracec", "graphs", f"record-{os.getpid()}.json")
+    path = os.path.abspath(path)
+    recorder = start(max_nodes=max_nodes)
+
+    def write_at_exit() -> None:
+        stop(recorder)
+        try:
+            write_graph(recorder, path)
+        except OSError as exc:
+            print(f"tracec: could not write graph {path}: {exc}", file=sys.stderr)
+
+    atexit.register(write_at_exit)
+
+
+if os.environ.get("TRACEC_RECORD") == "1":
+    _record_process()

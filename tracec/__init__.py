@@ -1,0 +1,11 @@
+"""tracec: Trace-style generative optimization as a static source-transformation compiler.
+
+Annotate functions with `@tracec.trace` / `@tracec.trainable` and constants with `tracec.param(...)`;
+`tracec instrument` / `tracec run` compile them so they record their execution graph."""
+
+from . import runtime
+from .api import param, record, trace, trainable
+from .runtime import Node, Param, ParamFeedback
+
+__version__ = "0.1.0"
+__all__ = ["Node", "Param", "ParamFeedback", "param", "record", "runtime", "trace", "trainable", "__version__"]

@@ -1,0 +1,69 @@
+"""tracec.transforms: LibCST passes, source in, instrumented source out. No file I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from .instrument import FunctionRewriter
+from .module import PRAGMA, ModuleInstrumenter, place_header, tracec_names, wrap
+
+__all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
+
+
+@dataclass(frozen=True)
+class SourceError:
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+
+@dataclass(frozen=True)
+class InstrumentResult:
+    path: str
+    source: str
+    code: str | None
+    error: SourceError | None
+    functions: int
+    header: str
+    header_placed: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.code is not None and self.code != self.source
+
+
+def wants_instrumentation(source: str, all_functions: bool = False) -> bool:
+    """Cheap textual pre-check: False means instrument_source would return the source unchanged."""
+    return all_functions or "tracec" in source
+
+
+def instrument_source(source: str, *, path: str, module: str, all_functions: bool = False) -> InstrumentResult:
+    """Instrument one module's source. Never raises for bad input: syntax errors come back in `.error`."""
+    if not wants_instrumentation(source, all_functions):
+        return InstrumentResult(path, source, source, None, 0, "", False)
+    try:
+        tree = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        message = exc.message.splitlines()[0] if exc.message else "invalid syntax"
+        return InstrumentResult(path, source, None, SourceError(path, exc.raw_line, exc.raw_column + 1,
+                                                                f"syntax error: {message}"), 0, "", False)
+    wrapper = wrap(tree)
+    positions = wrapper.resolve(PositionProvider)
+    visitor = ModuleInstrumenter(module, all_functions or bool(PRAGMA.search(source)), tracec_names(tree))
+    tables = (visitor.functions, visitor.statements)
+    visitor.rewriter = FunctionRewriter(tree, positions, tables, visitor.param_site)
+    new_tree = wrapper.visit(visitor)
+    if not visitor.functions and not visitor.params:
+        return InstrumentResult(path, source, source, None, 0, "", False)
+    header = (f"import tracec.runtime as _tracec_rt; {'_tracec_m'} = _tracec_rt.module({module!r}, {path!r}, "
+              f"globals(), {tuple(visitor.functions)!r}, {tuple(visitor.statements)!r}, "
+              f"{tuple(visitor.params)!r})")
+    new_tree, placed = place_header(new_tree, header)
+    return InstrumentResult(path, source, new_tree.code, None, len(visitor.functions), header, placed)

@@ -1,0 +1,373 @@
+"""The instrumenting pass: rewrites traced functions so every statement reports to the runtime.
+
+Every rewrite wraps an expression in place (`x = f(a)` -> `x = _tracec_m.v(7, f(a))`) or adds a small
+statement after a `;`, so no line is added or removed and tracebacks keep pointing at the user's lines.
+Hooks: e=enter, v=statement, c=condition, r=return, y=yield, h=exception handler, p=param site."""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from .names import analyse, param_names, pattern_captures, target_names, target_reads
+
+HOOKS = "_tracec_m"
+CODE_CHARS = 300
+
+
+def hook_call(hook: str, index: int, expr: cst.BaseExpression | None = None, with_value: bool = True) -> cst.Call:
+    args = [cst.Arg(cst.Integer(str(index)))]
+    if with_value:
+        args.append(cst.Arg(_parenthesize(expr if expr is not None else cst.Name("None"))))
+    return cst.Call(cst.Attribute(cst.Name(HOOKS), cst.Name(hook)), args)
+
+
+def _parenthesize(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """An expression moved into a call argument keeps its meaning only if bare tuples, yields and
+    generator expressions get their own parentheses."""
+    if isinstance(expr, (cst.Tuple, cst.Yield, cst.GeneratorExp)) and not expr.lpar:
+        return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return expr
+
+
+def _before(call: cst.Call, expr: cst.BaseExpression) -> cst.BaseExpression:
+    """`(hook() or expr)`: runs the hook first and evaluates to expr (hooks return None)."""
+    return cst.BooleanOperation(call, cst.Or(), _parenthesize(expr), lpar=[cst.LeftParen()],
+                                rpar=[cst.RightParen()])
+
+
+def _is_string_statement(small: cst.BaseSmallStatement) -> bool:
+    return isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString))
+
+
+class Scope:
+    """Where a statement sits: its traced function and its enclosing condition."""
+
+    __slots__ = ("fid", "control", "qualname", "async_generator")
+
+    def __init__(self, fid: int, control: int, qualname: str, async_generator: bool) -> None:
+        self.fid, self.control, self.qualname, self.async_generator = fid, control, qualname, async_generator
+
+    def under(self, control: int) -> "Scope":
+        return Scope(self.fid, control, self.qualname, self.async_generator)
+
+
+class FunctionRewriter:
+    """Rewrites one traced function (and the functions nested in it) and fills the static tables."""
+
+    def __init__(self, module: cst.Module, positions, tables, param_rewriter) -> None:
+        self.module = module
+        self.positions = positions
+        self.functions, self.statements = tables
+        self.param_rewriter = param_rewriter
+
+    # -- tables -----------------------------------------------------------------------------------
+    def _code(self, node: cst.CSTNode) -> str:
+        text = " ".join(self.module.code_for_node(node).strip().split("\n"))
+        return text if len(text) <= CODE_CHARS else text[: CODE_CHARS - 3] + "..."
+
+    def _line(self, node: cst.CSTNode) -> int:
+        return self.positions[node].start.line
+
+    def _statement(self, scope: Scope, kind: str, name: str, code: str, first: cst.CSTNode,
+                   last: cst.CSTNode, reads, writes) -> int:
+        sid = len(self.statements)
+        self.statements.append((scope.fid, self._line(first), self.positions[last].end.line, kind, name,
+                                code, tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(writes)), scope.control))
+        return sid
+
+    # -- functions --------------------------------------------------------------------------------
+    def function(self, node: cst.FunctionDef, qualname: str, outer: int, trainable: bool, doc) -> cst.FunctionDef:
+        fid = len(self.functions)
+        self.functions.append(None)
+        declared = _declarations(node.body)
+        asynchronous = node.asynchronous is not None
+        scope = Scope(fid, -1, qualname, asynchronous and _contains_yield(node.body))
+        header = ("async " if asynchronous else "") + f"def {node.name.value}(" + \
+            self.module.code_for_node(node.params) + ")" + \
+            (f" -> {self.module.code_for_node(node.returns.annotation)}" if node.returns else "") + ":"
+        body = self.block(node.body, scope)
+        body = prologue(body, hook_call("e", fid, with_value=False), allow_loop=False)
+        self.functions[fid] = (qualname, self._line(node.name), trainable, doc, param_names(node.params),
+                               tuple(declared[0]), tuple(declared[1]), outer, header)
+        return node.with_changes(body=body)
+
+    def nested_definitions(self, node: cst.ClassDef, scope: Scope) -> cst.ClassDef:
+        """Methods of a class defined inside a traced function are traced too."""
+        prefix = f"{scope.qualname}.<locals>.{node.name.value}"
+
+        def visit(stmt):
+            if isinstance(stmt, cst.FunctionDef):
+                return self.function(stmt, f"{prefix}.{stmt.name.value}", scope.fid, False, None)
+            return stmt
+
+        if isinstance(node.body, cst.IndentedBlock):
+            return node.with_changes(body=node.body.with_changes(body=[visit(s) for s in node.body.body]))
+        return node
+
+    # -- blocks and statements --------------------------------------------------------------------
+    def block(self, block: cst.BaseSuite, scope: Scope) -> cst.BaseSuite:
+        if isinstance(block, cst.SimpleStatementSuite):
+            return block.with_changes(body=self.small_statements(block.body, scope))
+        return block.with_changes(body=[self.statement(s, scope) for s in block.body])
+
+    def statement(self, stmt: cst.BaseStatement, scope: Scope) -> cst.BaseStatement:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            return stmt.with_changes(body=self.small_statements(stmt.body, scope))
+        if isinstance(stmt, (cst.If, cst.While)):
+            return self._conditional(stmt, scope)
+        if isinstance(stmt, cst.For):
+            use = analyse(stmt.iter)
+            sid = self._statement(scope, "control", "for", f"for {self._code(stmt.target)} in "
+                                  f"{self._code(stmt.iter)}:", stmt, stmt.iter,
+                                  use.reads + target_reads(stmt.target),
+                                  use.writes + target_names(stmt.target))
+            return stmt.with_changes(iter=hook_call("c", sid, self.expression(stmt.iter, scope)),
+                                     body=self.block(stmt.body, scope.under(sid)),
+                                     orelse=self._else(stmt.orelse, scope.under(sid)))
+        if isinstance(stmt, cst.With):
+            items = list(stmt.items)
+            use = analyse(*[item.item for item in items])
+            writes = [n for item in items if item.asname for n in target_names(item.asname.name)]
+            sid = self._statement(scope, "control", "with", "with " + ", ".join(self._code(i.item) for i in items)
+                                  + ":", stmt, items[-1], use.reads, use.writes + writes)
+            items[-1] = items[-1].with_changes(item=hook_call("c", sid, self.expression(items[-1].item, scope)))
+            return stmt.with_changes(items=items, body=self.block(stmt.body, scope.under(sid)))
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
+            return self._try(stmt, scope)
+        if isinstance(stmt, cst.Match):
+            use = analyse(stmt.subject)
+            captures = [n for case in stmt.cases for n in pattern_captures(case.pattern)]
+            sid = self._statement(scope, "control", "match", f"match {self._code(stmt.subject)}:", stmt,
+                                  stmt.subject, use.reads, use.writes + captures)
+            inner = scope.under(sid)
+            cases = [case.with_changes(body=self.block(case.body, inner)) for case in stmt.cases]
+            return stmt.with_changes(subject=hook_call("c", sid, self.expression(stmt.subject, scope)), cases=cases)
+        if isinstance(stmt, cst.FunctionDef):
+            return self.function(stmt, f"{scope.qualname}.<locals>.{stmt.name.value}", scope.fid, False, None)
+        if isinstance(stmt, cst.ClassDef):
+            return self.nested_definitions(stmt, scope)
+        return stmt
+
+    def _conditional(self, stmt, scope: Scope, keyword: str = ""):
+        keyword = keyword or ("while" if isinstance(stmt, cst.While) else "if")
+        use = analyse(stmt.test)
+        sid = self._statement(scope, "control", keyword, f"{keyword} {self._code(stmt.test)}:", stmt, stmt.test,
+                              use.reads, use.writes)
+        inner = scope.under(sid)
+        orelse = stmt.orelse
+        if isinstance(orelse, cst.If):
+            orelse = self._conditional(orelse, inner, "elif")
+        else:
+            orelse = self._else(orelse, inner)
+        return stmt.with_changes(test=hook_call("c", sid, self.expression(stmt.test, scope)),
+                                 body=self.block(stmt.body, inner), orelse=orelse)
+
+    def _else(self, orelse, scope: Scope):
+        if orelse is None:
+            return None
+        return orelse.with_changes(body=self.block(orelse.body, scope))
+
+    def _try(self, stmt, scope: Scope):
+        handlers = []
+        for handler in stmt.handlers:
+            names = target_names(handler.name.name) if handler.name else []
+            use = analyse(handler.type)
+            code = "except" + (f" {self._code(handler.type)}" if handler.type else "") + \
+                (f" as {names[0]}" if names else "") + ":"
+            sid = self._statement(scope, "control", "except", code, handler, handler.type or handler,
+                                  use.reads, names)
+            if handler.type is None:   # a bare except's span is its whole body; keep it to its line
+                self.statements[sid] = self.statements[sid][:2] + (self.statements[sid][1],) + \
+                    self.statements[sid][3:]
+            body = self.block(handler.body, scope.under(sid))
+            handlers.append(handler.with_changes(body=prologue(body, hook_call("h", sid, with_value=False),
+                                                               allow_loop=True)))
+        return stmt.with_changes(body=self.block(stmt.body, scope), handlers=handlers,
+                                 orelse=self._else(stmt.orelse, scope),
+                                 finalbody=self._else(stmt.finalbody, scope))
+
+    def small_statements(self, items, scope: Scope) -> list:
+        out = []
+        for small in items:
+            out.extend(self._small(small, scope))
+        return out
+
+    def _small(self, small: cst.BaseSmallStatement, scope: Scope) -> list:
+        if isinstance(small, cst.Assign):
+            targets = [t.target for t in small.targets]
+            use = analyse(small.value)
+            name = " = ".join(self._code(t) for t in targets)
+            sid = self._statement(scope, "op", name, self._code(small), small, small,
+                                  use.reads + [n for t in targets for n in target_reads(t)],
+                                  [n for t in targets for n in target_names(t)] + use.writes + use.mutated)
+            value = self.expression(small.value, scope)
+            return [small.with_changes(value=hook_call("v", sid, value))]
+        if isinstance(small, cst.AnnAssign):
+            if small.value is None:
+                return [small]
+            use = analyse(small.value)
+            name = self._code(small.target)
+            sid = self._statement(scope, "op", name, self._code(small), small, small,
+                                  use.reads + target_reads(small.target),
+                                  target_names(small.target) + use.writes + use.mutated)
+            value = self.expression(small.value, scope)
+            return [small.with_changes(value=hook_call("v", sid, value))]
+        if isinstance(small, cst.AugAssign):
+            use = analyse(small.value)
+            target = small.target
+            sid = self._statement(scope, "op", self._code(target), self._code(small), small, small,
+                                  target_names(target) + target_reads(target) + use.reads,
+                                  target_names(target) + use.writes + use.mutated)
+            value = self.expression(small.value, scope)
+            if isinstance(target, cst.Name):   # record the updated value, read back without side effects
+                return [small.with_changes(value=value), cst.Expr(hook_call("v", sid, cst.Name(target.value)))]
+            return [small.with_changes(value=hook_call("v", sid, value))]
+        if isinstance(small, cst.Expr):
+            if _is_string_statement(small) or isinstance(small.value, (cst.Ellipsis, cst.Integer)):
+                return [small]
+            value = small.value
+            use = analyse(value)
+            name = self._code(value.func) if isinstance(value, cst.Call) else (
+                "yield" if isinstance(value, cst.Yield) else "expr")
+            mutated = use.mutated
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+                root = target_names(value.func.value)
+                mutated = mutated + root
+            if isinstance(value, cst.Yield):   # a bare `yield x`: the yield hook is the statement's node
+                return [small.with_changes(value=self.expression(value, scope))]
+            sid = self._statement(scope, "op", name, self._code(small), small, small, use.reads,
+                                  use.writes + mutated)
+            return [small.with_changes(value=hook_call("v", sid, self.expression(value, scope)))]
+        if isinstance(small, cst.Return):
+            use = analyse(small.value)
+            sid = self._statement(scope, "return", "return", self._code(small), small, small, use.reads,
+                                  use.writes)
+            if small.value is None and scope.async_generator:   # `return <value>` is illegal there
+                return [cst.Expr(hook_call("r", sid)), small]
+            value = self.expression(small.value, scope) if small.value is not None else None
+            return [small.with_changes(value=hook_call("r", sid, value),
+                                       whitespace_after_return=cst.SimpleWhitespace(" "))]
+        if isinstance(small, (cst.Raise, cst.Assert, cst.Del)):
+            # no hook: an error here is located from the traceback; the table entry gives it reads and code
+            use = analyse(*[getattr(small, f, None) for f in ("exc", "cause", "test", "msg", "target")])
+            self._statement(scope, "op", type(small).__name__.lower(), self._code(small), small, small,
+                            use.reads, use.writes)
+        return [small]
+
+    def expression(self, expr, scope: Scope):
+        """Rewrite what lives inside an expression: yields get their own nodes, param sites report."""
+        if expr is None:
+            return None
+        rewriter = _ExpressionRewriter(self, scope)
+        return expr.visit(rewriter)
+
+
+class _ExpressionRewriter(cst.CSTTransformer):
+    def __init__(self, owner: FunctionRewriter, scope: Scope) -> None:
+        super().__init__()
+        self.owner, self.scope = owner, scope
+
+    def visit_Lambda(self, node) -> bool:
+        return False
+
+    def leave_Yield(self, original: cst.Yield, updated: cst.Yield):
+        owner = self.owner
+        value = original.value
+        if isinstance(value, cst.From):
+            use = analyse(value.item)
+            sid = owner._statement(self.scope, "op", "yield from", owner._code(original), original, original,
+                                   use.reads, use.writes)
+            return updated.with_changes(value=updated.value.with_changes(
+                item=hook_call("y", sid, updated.value.item)))
+        use = analyse(value)
+        sid = owner._statement(self.scope, "op", "yield", owner._code(original), original, original,
+                               use.reads, use.writes)
+        return updated.with_changes(value=hook_call("y", sid, updated.value),
+                                    whitespace_after_yield=cst.SimpleWhitespace(" "))
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call):
+        return self.owner.param_rewriter(original, updated, self.scope.qualname)
+
+
+def prologue(block: cst.BaseSuite, call: cst.Call, allow_loop: bool) -> cst.BaseSuite:
+    """Run `call` before anything else in the block, on the block's first line(s).
+
+    A simple first statement gets `call; ` in front (after a docstring); a compound one gets its header
+    expression rewritten to `(call or expr)`. A `while` header runs repeatedly, so it is used only for
+    idempotent hooks (allow_loop); otherwise the runtime enters the frame lazily at its first hook."""
+    if isinstance(block, cst.SimpleStatementSuite):
+        return block.with_changes(body=_insert_small(list(block.body), call))
+    if not block.body:
+        return block
+    first = block.body[0]
+    new = _prologue_statement(first, call, allow_loop)
+    if new is None:
+        return block
+    return block.with_changes(body=[new, *block.body[1:]])
+
+
+def _prologue_statement(first, call, allow_loop):
+    if isinstance(first, cst.SimpleStatementLine):
+        return first.with_changes(body=_insert_small(list(first.body), call))
+    if isinstance(first, cst.If) or (allow_loop and isinstance(first, cst.While)):
+        return first.with_changes(test=_before(call, first.test))
+    if isinstance(first, cst.For):
+        return first.with_changes(iter=_before(call, first.iter))
+    if isinstance(first, cst.With):
+        items = list(first.items)
+        items[0] = items[0].with_changes(item=_before(call, items[0].item))
+        return first.with_changes(items=items)
+    if isinstance(first, cst.Match):
+        return first.with_changes(subject=_before(call, first.subject))
+    if isinstance(first, (cst.Try, cst.TryStar)):
+        body = prologue(first.body, call, allow_loop)
+        return None if body is first.body else first.with_changes(body=body)
+    return None
+
+
+def _insert_small(body: list, call: cst.Call) -> list:
+    index = 1 if body and _is_string_statement(body[0]) else 0
+    body.insert(index, cst.Expr(call))
+    return body
+
+
+def _declarations(body: cst.BaseSuite) -> tuple[list[str], list[str]]:
+    """`global` and `nonlocal` names of a function body (not of functions nested in it)."""
+    found: tuple[list[str], list[str]] = ([], [])
+
+    class Declarations(cst.CSTVisitor):
+        def visit_FunctionDef(self, node) -> bool:
+            return False
+
+        def visit_ClassDef(self, node) -> bool:
+            return False
+
+        def visit_Global(self, node: cst.Global) -> None:
+            found[0].extend(n.name.value for n in node.names)
+
+        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+            found[1].extend(n.name.value for n in node.names)
+
+    body.visit(Declarations())
+    return found
+
+
+def _contains_yield(body: cst.BaseSuite) -> bool:
+    found = []
+
+    class Yields(cst.CSTVisitor):
+        def visit_FunctionDef(self, node) -> bool:
+            return False
+
+        def visit_Lambda(self, node) -> bool:
+            return False
+
+        def visit_Yield(self, node) -> None:
+            found.append(node)
+
+    body.visit(Yields())
+    return bool(found)
+
+
+__all__ = ["FunctionRewriter", "PositionProvider", "hook_call", "prologue"]

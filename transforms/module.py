@@ -1,0 +1,216 @@
+"""Module level of the pass: finds traced functions and param sites, then places the runtime header."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from .instrument import HOOKS, FunctionRewriter, hook_call
+
+PRAGMA = re.compile(r"#\s*tracec:\s*trace-module\b")
+API_NAMES = ("trace", "trainable", "param")
+
+
+def tracec_names(module: cst.Module) -> tuple[set[str], dict[str, str]]:
+    """Names under which this module sees tracec: module aliases, and directly imported API names."""
+    modules: set[str] = set()
+    direct: dict[str, str] = {}
+
+    class Imports(cst.CSTVisitor):
+        def visit_FunctionDef(self, node) -> bool:
+            return False
+
+        def visit_Import(self, node: cst.Import) -> None:
+            for alias in node.names:
+                if cst.helpers.get_full_name_for_node(alias.name) == "tracec":
+                    modules.add(alias.asname.name.value if alias.asname else "tracec")
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            if node.module is None or node.relative or isinstance(node.names, cst.ImportStar):
+                return
+            if cst.helpers.get_full_name_for_node(node.module) != "tracec":
+                return
+            for alias in node.names:
+                name = alias.name.value
+                if name in API_NAMES:
+                    direct[alias.asname.name.value if alias.asname else name] = name
+
+    module.visit(Imports())
+    return modules, direct
+
+
+def _literal(expr: cst.BaseExpression | None):
+    if expr is None:
+        return None
+    try:
+        return ast.literal_eval(cst.Module([]).code_for_node(expr))
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _keyword(call: cst.Call, name: str):
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+class ModuleInstrumenter(cst.CSTTransformer):
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, module_name: str, all_functions: bool, aliases) -> None:
+        super().__init__()
+        self.module_name = module_name
+        self.all_functions = all_functions
+        self.modules, self.direct = aliases
+        self.functions: list = []
+        self.statements: list = []
+        self.params: list = []
+        self.scopes: list[tuple[str, str]] = []   # (kind, name) of enclosing classes/functions
+        self.traced_depth = 0
+        self.rewriter: FunctionRewriter | None = None
+
+    # -- annotations ------------------------------------------------------------------------------
+    def api_name(self, expr: cst.BaseExpression) -> str | None:
+        if isinstance(expr, cst.Call):
+            expr = expr.func
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+            if expr.value.value in self.modules and expr.attr.value in API_NAMES:
+                return expr.attr.value
+        if isinstance(expr, cst.Name):
+            return self.direct.get(expr.value)
+        return None
+
+    def annotation(self, node: cst.FunctionDef) -> tuple[bool, bool, str | None]:
+        """(traced, trainable, doc) from the decorators, or from --all."""
+        for dec in node.decorators:
+            kind = self.api_name(dec.decorator)
+            if kind in ("trace", "trainable"):
+                doc = _literal(_keyword(dec.decorator, "doc")) if isinstance(dec.decorator, cst.Call) else None
+                return True, kind == "trainable", doc if isinstance(doc, str) else None
+        return self.all_functions, False, None
+
+    def qualname(self, name: str) -> str:
+        parts = []
+        for kind, scope_name in self.scopes:
+            parts.append(scope_name)
+            if kind == "function":
+                parts.append("<locals>")
+        return ".".join([*parts, name])
+
+    # -- traversal --------------------------------------------------------------------------------
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.scopes.append(("class", node.name.value))
+        return True
+
+    def leave_ClassDef(self, original, updated):
+        self.scopes.pop()
+        return updated
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        traced, _, _ = self.annotation(node)
+        if traced:   # the function rewriter handles everything inside, nested functions included
+            return False
+        self.scopes.append(("function", node.name.value))
+        return True
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef):
+        traced, trainable, doc = self.annotation(original)
+        if not traced:
+            self.scopes.pop()
+            return updated
+        return self.rewriter.function(original, self.qualname(original.name.value), -1, trainable, doc)
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call):
+        return self.param_site(original, updated, ".".join(n for _, n in self.scopes))
+
+    def param_site(self, original: cst.Call, updated: cst.Call, scope_name: str):
+        """`tracec.param(...)` -> `_tracec_m.p(site, tracec.param(...))`, keyed by the name it is bound to."""
+        if self.api_name(original.func) != "param":
+            return updated
+        explicit = _literal(_keyword(original, "name"))
+        target = self.assignments.get(id(original))
+        key = explicit if isinstance(explicit, str) else (target or f"line{self.positions(original)}")
+        if scope_name and not isinstance(explicit, str):
+            key = f"{scope_name}.{key}"
+        doc = _literal(_keyword(original, "doc"))
+        global_name = target if not scope_name else None
+        site = len(self.params)
+        self.params.append((key, self.positions(original), doc if isinstance(doc, str) else None, global_name))
+        return hook_call("p", site, updated)
+
+    def positions(self, node: cst.CSTNode) -> int:
+        return self.get_metadata(PositionProvider, node).start.line
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        # map each `NAME = <call>` to NAME so a param site knows the name it is bound to
+        self.assignments: dict[int, str] = {}
+
+        class Assignments(cst.CSTVisitor):
+            def visit_Assign(inner, assign: cst.Assign) -> None:
+                if len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name):
+                    self.assignments[id(assign.value)] = assign.targets[0].target.value
+
+            def visit_AnnAssign(inner, assign: cst.AnnAssign) -> None:
+                if assign.value is not None and isinstance(assign.target, cst.Name):
+                    self.assignments[id(assign.value)] = assign.target.value
+
+        node.visit(Assignments())
+        return True
+
+
+def place_header(module: cst.Module, header: str) -> tuple[cst.Module, bool]:
+    """Put the header on an existing line: after the docstring and `from __future__` imports, or in front
+    of the first simple statement, or on a blank/comment line before the first statement."""
+    header_line = cst.parse_statement(header)
+    body = list(module.body)
+    if not body:
+        return module, False
+    future_index = None
+    for i, stmt in enumerate(body):
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            break
+        if any(isinstance(s, cst.ImportFrom) and s.module is not None and not s.relative and
+               cst.helpers.get_full_name_for_node(s.module) == "__future__" for s in stmt.body):
+            future_index = i
+    if future_index is not None:
+        stmt = body[future_index]
+        body[future_index] = stmt.with_changes(body=[*stmt.body, *header_line.body])
+        return module.with_changes(body=body), True
+    first = body[0]
+    if isinstance(first, cst.SimpleStatementLine):
+        small = list(first.body)
+        at = 1 if isinstance(small[0], cst.Expr) and isinstance(
+            small[0].value, (cst.SimpleString, cst.ConcatenatedString)) else 0
+        body[0] = first.with_changes(body=small[:at] + list(header_line.body) + small[at:])
+        return module.with_changes(body=body), True
+    # a compound first statement: trade a blank or ordinary comment line before it for the header
+    leading, header_lines = list(first.leading_lines), list(module.header)
+    spare_from = leading if leading and not _special(leading[-1]) else (
+        header_lines if header_lines and not _special(header_lines[-1]) else None)
+    if spare_from is None:
+        return module, False
+    spare = spare_from.pop()
+    new_line = header_line.with_changes(
+        leading_lines=leading if spare_from is header_lines else [],
+        trailing_whitespace=cst.TrailingWhitespace(
+            whitespace=cst.SimpleWhitespace("  " if spare.comment else ""), comment=spare.comment))
+    if spare_from is header_lines:
+        body[0] = first.with_changes(leading_lines=[])
+        return module.with_changes(header=header_lines, body=[new_line, *body]), True
+    body[0] = first.with_changes(leading_lines=[])
+    return module.with_changes(body=[new_line.with_changes(leading_lines=leading), *body]), True
+
+
+def _special(line: cst.EmptyLine) -> bool:
+    return bool(line.comment) and (line.comment.value.startswith("#!") or "coding" in line.comment.value)
+
+
+def wrap(module: cst.Module):
+    return MetadataWrapper(module, unsafe_skip_copy=True)
+
+
+__all__ = ["HOOKS", "ModuleInstrumenter", "PRAGMA", "place_header", "tracec_names", "wrap"]
