@@ -1,0 +1,7 @@
+"""`python -m tracec` runs the tracec command line."""
+
+import sys
+
+from tracec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,404 @@
+"""`tracec instrument`: write instrumented copies of a source tree under a build directory.
+
+The build directory mirrors the tree relative to the project root.  Files that need no
+instrumentation are copied byte for byte, so ``python .tracec/build/app.py`` runs.  A small
+per-file cache under ``.tracec/cache/`` remembers (tracec version, mode, path, source hash) ->
+output hash, so a second run over an unchanged tree reads and hashes files but parses none.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from tracec.importhook import (
+    find_project_root,
+    module_name_for_file,
+    tracec_version,
+    write_atomic,
+)
+
+SKIP_DIR_NAMES = frozenset({"__pycache__", "site-packages", "dist-packages", "node_modules"})
+PARALLEL_MIN_FILES = 16  # fewer files to parse than this: worker start-up costs more than it saves
+PROGRESS_MIN_FILES = 50
+BUILD_FORMAT = 2  # bump when the output for the same input and tracec version changes
+_CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit status 2)."""
+
+
+@dataclass
+class Item:
+    """One source file and what happened to it."""
+
+    src: Path
+    rel: str  # posix path relative to the project root
+    module: str
+    out: Path
+    data: bytes = b""
+    encoding: str = "utf-8"
+    key: str = ""
+    status: str = "pending"  # cached | copied | instrumented | error | internal
+    output: bytes | None = None  # the bytes DIR/rel should hold, when computed
+    message: str = ""
+    functions: int = 0
+    parsed: bool = False
+    diff_before: str = ""  # decoded source and instrumented text, for --diff
+    diff_after: str = ""
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def discover(paths: list[str], root: Path, out_dir: Path) -> list[Path]:
+    """Python files named by `paths` (files, or directories searched recursively)."""
+    found: dict[Path, None] = {}
+    for raw in paths:
+        if not os.path.exists(raw):
+            raise UsageError(f"{raw}: no such file or directory")
+        real = Path(os.path.realpath(raw))
+        if not _is_under(real, root):
+            raise UsageError(f"{raw}: outside the project root {root}; run tracec from inside it")
+        if _is_under(real, out_dir):
+            continue
+        if real.is_file():
+            found[real] = None
+            continue
+        for folder, dirnames, filenames in os.walk(real):
+            dirnames[:] = sorted(
+                name
+                for name in dirnames
+                if not name.startswith(".")
+                and name not in SKIP_DIR_NAMES
+                and Path(folder, name) != out_dir
+                and not os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))
+            )
+            for name in sorted(filenames):
+                path = Path(os.path.realpath(os.path.join(folder, name)))
+                if name.endswith(".py") and _is_under(path, root):
+                    found[path] = None
+    return sorted(found)
+
+
+def place_header(code: str, header: str) -> str:
+    """Put `header` on a blank or comment line before the first statement (line preserving).
+
+    Used when the transform had no simple statement to append the header to.  Without any such
+    line the header becomes a new line after the shebang/encoding lines (lines shift by one).
+    """
+    lines = code.splitlines(keepends=True)
+    body = ast.parse(code).body
+    first = len(lines) + 1
+    if body:
+        decorators = getattr(body[0], "decorator_list", [])
+        first = min([body[0].lineno, *(node.lineno for node in decorators)])
+    keep = 0  # shebang and coding-cookie lines must stay where they are
+    for index, line in enumerate(lines[: first - 1]):
+        stripped = line.strip()
+        if (index == 0 and stripped.startswith("#!")) or (
+            index < 2 and _CODING_COOKIE.match(line)
+        ):
+            keep = index + 1
+            continue
+        if not stripped or stripped.startswith("#"):
+            ending = line[len(line.rstrip("\r\n")) :] or "\n"
+            lines[index] = header + ("  " + stripped if stripped else "") + ending
+            return "".join(lines)
+    ending = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    lines.insert(keep, header + ending)
+    return "".join(lines)
+
+
+def python_syntax_error(source: str | bytes, rel: str) -> str:
+    """`path:line:col: syntax error: message` from Python's own parser, or "" when it parses."""
+    try:
+        compile(source, rel, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return f"{rel}:{exc.lineno or 1}:{exc.offset or 0}: syntax error: {exc.msg}"
+    except ValueError as exc:  # e.g. NUL bytes
+        return f"{rel}:1:0: {exc}"
+    return ""
+
+
+def instrument_one(job: tuple[str, str, str, bool]) -> tuple[str | None, str, int, bool]:
+    """(text, rel, module, all_functions) -> (code, message, functions, internal); runs in workers.
+
+    `message` is the error when `code` is None, else an optional note.
+    """
+    text, rel, module, all_functions = job
+    try:
+        from tracec.transforms import instrument_source
+
+        result = instrument_source(text, path=rel, module=module, all_functions=all_functions)
+        if result.error is not None:
+            # Python's parser locates errors better than LibCST's; keep LibCST's message only
+            # for code Python accepts but LibCST cannot parse.
+            return None, python_syntax_error(text, rel) or str(result.error), 0, False
+        code, note = result.code, ""
+        if code != text and result.header and not result.header_placed:
+            code = place_header(code, result.header)
+            if len(code.splitlines()) != len(text.splitlines()):
+                note = (f"{rel}: note: no blank or comment line before the first statement to carry "
+                        "the runtime header; added a line, so the build copy's lines shift by one")
+        return code, note, result.functions, False
+    except Exception as exc:  # a crash in one file must not stop the tree
+        return None, f"{rel}: internal error: {type(exc).__name__}: {exc}", 0, True
+
+
+class BuildCache:
+    """One JSON entry per (file, mode): the key of the last build and the output's hash."""
+
+    def __init__(self, root: Path):
+        self.folder = root / ".tracec" / "cache"
+
+    def _entry_path(self, rel: str, all_functions: bool) -> Path:
+        name = hashlib.sha256(f"{rel}\0{all_functions}".encode()).hexdigest()[:32]
+        return self.folder / f"{name}.json"
+
+    def load(self, rel: str, all_functions: bool) -> dict:
+        try:
+            return json.loads(self._entry_path(rel, all_functions).read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def store(self, rel: str, all_functions: bool, entry: dict) -> None:
+        write_atomic(self._entry_path(rel, all_functions), json.dumps(entry).encode())
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def unified_diff(rel: str, before: str, after: str) -> str:
+    """Unified diff a/rel -> b/rel that `git apply` and `patch -p1` accept."""
+    out = []
+    for line in difflib.unified_diff(
+        before.splitlines(keepends=True),
+        after.splitlines(keepends=True),
+        fromfile=f"a/{rel}",
+        tofile=f"b/{rel}",
+    ):
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+class Builder:
+    """Runs one `tracec instrument` invocation."""
+
+    def __init__(self, *, root: Path, out_dir: Path, all_functions: bool, mode: str, jobs: int,
+                 stdout: TextIO, stderr: TextIO):
+        self.root, self.out_dir, self.all_functions = root, out_dir, all_functions
+        self.mode = mode  # write | check | diff | check+diff
+        self.jobs = max(1, jobs)
+        self.stdout, self.stderr = stdout, stderr
+        self.cache = BuildCache(root)
+        self.version = tracec_version()
+
+    def run(self, files: list[Path]) -> int:
+        items = [self._item(path) for path in files]
+        with _progress(len(items), self.stderr) as advance:
+            to_parse = []
+            for item in items:
+                if self._plan(item):
+                    advance()
+                else:
+                    to_parse.append(item)
+            self._parse(to_parse, advance)
+        for item in items:
+            if item.status in ("error", "internal"):
+                print(item.message, file=self.stderr)
+        stale = self._finish(items)
+        self._summary(items, stale)
+        if any(item.status == "internal" for item in items):
+            return 123
+        failed = any(item.status == "error" for item in items)
+        return 1 if failed or (stale and "check" in self.mode) else 0
+
+    def _item(self, path: Path) -> Item:
+        rel = path.relative_to(self.root).as_posix()
+        return Item(src=path, rel=rel, module=module_name_for_file(path), out=self.out_dir / rel)
+
+    def _plan(self, item: Item) -> bool:
+        """Read and classify; True when the item is settled without parsing."""
+        try:
+            item.data = item.src.read_bytes()
+        except OSError as exc:
+            item.status, item.message = "error", f"{item.rel}:1:0: cannot read: {exc.strerror}"
+            return True
+        mode = "all" if self.all_functions else "annotated"
+        item.key = _sha(f"{self.version}\0{BUILD_FORMAT}\0{mode}\0{item.rel}\0{item.module}\0".encode() + item.data)
+        entry = {} if self.mode == "diff" else self.cache.load(item.rel, self.all_functions)
+        if entry.get("key") == item.key:
+            if entry.get("error"):
+                item.status, item.message = "error", entry["error"]
+                return True
+            existing = _read_or_none(item.out)
+            if existing is not None and _sha(existing) == entry.get("out"):
+                item.status, item.output = "cached", existing
+                return True
+            if entry.get("copy"):
+                item.status, item.output = "copied", item.data
+                return True
+        try:
+            item.encoding = tokenize.detect_encoding(io.BytesIO(item.data).readline)[0]
+            text = item.data.decode(item.encoding)
+        except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+            item.status, item.message = "error", f"{item.rel}:1:0: cannot decode source: {exc}"
+            return True
+        from tracec.transforms import wants_instrumentation
+
+        if not wants_instrumentation(text, self.all_functions):
+            # Copied as is, but a broken file must still be reported: Python's own (fast) parser.
+            item.parsed = True
+            error = python_syntax_error(item.data, item.rel)
+            if error:
+                item.status, item.message = "error", error
+            else:
+                item.status, item.output = "copied", item.data
+            return True
+        item.diff_before = text
+        return False
+
+    def _parse(self, items: list[Item], advance) -> None:
+        jobs = [(item.diff_before, item.rel, item.module, self.all_functions) for item in items]
+        if self.jobs > 1 and len(jobs) >= PARALLEL_MIN_FILES:
+            from concurrent.futures import ProcessPoolExecutor
+
+            import tracec.transforms  # noqa: F401 - forked workers inherit the loaded LibCST
+
+            workers = min(self.jobs, len(jobs))
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                chunk = max(1, len(jobs) // (workers * 4))
+                results = pool.map(instrument_one, jobs, chunksize=chunk)
+                self._collect(items, jobs, results, advance)
+        else:
+            self._collect(items, jobs, map(instrument_one, jobs), advance)
+
+    def _collect(self, items, jobs, results, advance) -> None:
+        for item, job, (code, message, functions, internal) in zip(items, jobs, results):
+            item.parsed = True
+            advance()
+            if code is None:
+                item.status = "internal" if internal else "error"
+                item.message, item.output = message, None
+                continue
+            if message:
+                print(message, file=self.stderr)  # a note; the file is still built
+            if code == job[0]:
+                item.status, item.output = "copied", item.data
+            else:
+                item.status, item.functions = "instrumented", functions
+                item.output = code.encode(item.encoding)
+                item.diff_after = code
+
+    def _finish(self, items: list[Item]) -> list[tuple[str, Item]]:
+        """Write outputs / print diffs / find stale files, by mode."""
+        stale = []
+        for item in items:
+            if "diff" in self.mode and item.status == "instrumented":
+                self.stdout.write(unified_diff(item.rel, item.diff_before, item.diff_after))
+            if "check" in self.mode and item.status not in ("error", "internal", "cached"):
+                existing = _read_or_none(item.out)
+                if existing is None:
+                    stale.append(("missing", item))
+                elif existing != item.output:
+                    stale.append(("out of date", item))
+            if self.mode == "write":
+                self._write(item)
+        for reason, item in stale:
+            print(f"{reason}: {_display(item.out)}", file=self.stdout)
+        return stale
+
+    def _write(self, item: Item) -> None:
+        if item.status == "internal":
+            return
+        entry = {"key": item.key, "version": self.version, "path": item.rel}
+        if item.status == "error":
+            entry["error"] = item.message
+        else:
+            if item.status != "cached" and _read_or_none(item.out) != item.output:
+                write_atomic(item.out, item.output, mode=item.src.stat().st_mode & 0o7777)
+            entry["out"] = _sha(item.output)
+            entry["copy"] = item.output == item.data
+        self.cache.store(item.rel, self.all_functions, entry)
+
+    def _summary(self, items: list[Item], stale: list) -> None:
+        count = {name: 0 for name in ("instrumented", "copied", "cached", "error", "internal")}
+        for item in items:
+            count[item.status] = count.get(item.status, 0) + 1
+        functions = sum(item.functions for item in items)
+        parsed = sum(item.parsed for item in items)
+        errors = count["error"] + count["internal"]
+        text = (
+            f"tracec instrument: {len(items)} files: {count['instrumented']} instrumented "
+            f"({functions} functions), {count['copied']} copied, {count['cached']} cached, "
+            f"{errors} errors, {parsed} parsed"
+        )
+        if "check" in self.mode:
+            text += f"; {len(stale)} stale in {_display(self.out_dir)}"
+        elif self.mode == "write":
+            text += f" -> {_display(self.out_dir)}"
+        print(text, file=self.stderr)
+
+
+def _display(path: Path) -> str:
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+class _progress:
+    """Context manager yielding an `advance()` callable; a rich bar only on big trees on a TTY."""
+
+    def __init__(self, total: int, stream: TextIO):
+        self.total, self.stream, self.bar = total, stream, None
+
+    def __enter__(self):
+        if self.total > PROGRESS_MIN_FILES and getattr(self.stream, "isatty", lambda: False)():
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(file=self.stream), transient=True)
+            self.bar.start()
+            task = self.bar.add_task("instrumenting", total=self.total)
+            return lambda: self.bar.advance(task)
+        return lambda: None
+
+    def __exit__(self, *exc_info):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
+def instrument_command(paths: list[str], *, out: str | None, all_functions: bool, diff: bool,
+                       check: bool, jobs: int | None, stdout=None, stderr=None) -> int:
+    """Entry point for `tracec instrument`; returns the exit status."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    root = find_project_root()
+    out_dir = Path(os.path.realpath(out if out else root / ".tracec" / "build"))
+    files = discover(paths, root, out_dir)
+    mode = "check+diff" if check and diff else "check" if check else "diff" if diff else "write"
+    builder = Builder(root=root, out_dir=out_dir, all_functions=all_functions, mode=mode,
+                      jobs=jobs or os.cpu_count() or 1, stdout=stdout, stderr=stderr)
+    return builder.run(files)

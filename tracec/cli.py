@@ -1,0 +1,205 @@
+"""The `tracec` command line: instrument, run, show.
+
+Exit statuses: 0 ok, 1 changes or errors found, 2 usage error, 123 internal error.
+`tracec run` instead exits with the program's own status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 123
+
+RUN_USAGE = "tracec run [-h] [--all] [--graph FILE] [-v] (SCRIPT [ARGS...] | -m MODULE [ARGS...])"
+RUN_HELP = f"""usage: {RUN_USAGE}
+
+Run a Python program with the project's modules instrumented and write its execution graph.
+
+positional arguments:
+  SCRIPT [ARGS...]   a script to run as __main__, like `python SCRIPT ARGS...`
+
+options:
+  -h, --help         show this help message and exit
+  -m MODULE          run a module as __main__, like `python -m MODULE ARGS...`
+  --all              trace every function of the project's modules, annotated or not
+  --graph FILE       where to write the graph JSON (default: .tracec/graph.json in the project root)
+  -v, --verbose      print the graph file and node count on stderr when done
+"""
+
+
+class UsageError(Exception):
+    """Bad command line (exit status 2)."""
+
+
+def _version() -> str:
+    from tracec.importhook import tracec_version
+
+    return tracec_version()
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracec",
+        description="Trace-style generative optimization as a static source-transformation compiler.",
+    )
+    parser.add_argument("--version", action="version", version=f"tracec {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    instrument = commands.add_parser(
+        "instrument",
+        help="write instrumented copies of Python files under a build directory",
+        description="Write instrumented copies of PATHs (files or directories) mirroring the "
+        "tree relative to the project root. Files needing no instrumentation are copied.",
+    )
+    instrument.add_argument("paths", nargs="+", metavar="PATH")
+    instrument.add_argument("-o", "--output", metavar="DIR",
+                            help="build directory (default: .tracec/build in the project root)")
+    instrument.add_argument("--all", action="store_true", dest="all_functions",
+                            help="instrument every function, annotated or not")
+    instrument.add_argument("--diff", action="store_true",
+                            help="print the unified diff original -> instrumented; write nothing")
+    instrument.add_argument("--check", action="store_true",
+                            help="exit 1 if the build directory is missing or stale; write nothing")
+    instrument.add_argument("-j", "--jobs", type=_jobs, metavar="N",
+                            help="worker processes (default: number of CPUs)")
+
+    commands.add_parser(
+        "run",
+        help="run a program instrumented and write its execution graph",
+        usage=RUN_USAGE,
+        add_help=False,
+    )
+
+    show = commands.add_parser("show", help="render a graph JSON file as HTML")
+    show.add_argument("file", metavar="FILE", help="graph JSON written by `tracec run`")
+    show.add_argument("-o", "--output", metavar="OUT.html",
+                      help="output file (default: FILE with an .html suffix)")
+    return parser
+
+
+def parse_run_args(argv: list[str]) -> dict:
+    """Options up to SCRIPT or `-m MODULE`; everything after belongs to the program."""
+    options = {"script": None, "module": None, "graph": None, "all_functions": False,
+               "verbose": False, "args": []}
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg in ("-h", "--help"):
+            sys.stdout.write(RUN_HELP)
+            raise SystemExit(0)
+        if arg == "--all":
+            options["all_functions"] = True
+        elif arg in ("-v", "--verbose"):
+            options["verbose"] = True
+        elif arg == "--graph" or arg.startswith("--graph="):
+            value, index = _option_value(argv, index, "--graph")
+            options["graph"] = value
+        elif arg == "-m" or (arg.startswith("-m") and len(arg) > 2):
+            value, index = _option_value(argv, index, "-m")
+            options["module"], options["args"] = value, argv[index + 1 :]
+            return options
+        elif arg == "--":
+            index += 1
+            break
+        elif arg.startswith("-") and arg != "-":
+            raise UsageError(f"unknown option {arg!r}")
+        else:
+            break
+        index += 1
+    if index >= len(argv):
+        raise UsageError("expected SCRIPT or -m MODULE")
+    options["script"], options["args"] = argv[index], argv[index + 1 :]
+    return options
+
+
+def _option_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
+    arg = argv[index]
+    if arg.startswith(name + "="):
+        return arg[len(name) + 1 :], index
+    if name == "-m" and len(arg) > 2:
+        return arg[2:], index
+    if index + 1 >= len(argv):
+        raise UsageError(f"{name} needs a value")
+    return argv[index + 1], index + 1
+
+
+def _show(file: str, output: str | None) -> int:
+    source = Path(file)
+    if not source.is_file():
+        raise UsageError(f"{file}: no such file")
+    target = Path(output) if output else source.with_suffix(".html")
+    from tracec.show import write_html
+
+    try:
+        write_html(source, target)
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"tracec show: {file}: not a tracec graph ({exc})", file=sys.stderr)
+        return 1
+    print(target)
+    return 0
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] == "run":
+        from tracec.runner import run_command
+
+        try:
+            options = parse_run_args(argv[1:])
+        except UsageError as exc:
+            print(f"usage: {RUN_USAGE}\ntracec run: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return run_command(**options)
+    args = build_parser().parse_args(argv)
+    if args.command == "instrument":
+        from tracec.build import UsageError as BuildUsageError
+        from tracec.build import instrument_command
+
+        try:
+            return instrument_command(args.paths, out=args.output, all_functions=args.all_functions,
+                                      diff=args.diff, check=args.check, jobs=args.jobs)
+        except BuildUsageError as exc:
+            raise UsageError(str(exc)) from None
+    return _show(args.file, args.output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else ""
+    try:
+        return _dispatch(argv)
+    except UsageError as exc:
+        print(f"tracec {command}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tracec: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"tracec {command}: error{where}: {exc.strerror or exc}".replace("  ", " "),
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    except Exception as exc:  # the catch-all: one line, not a traceback
+        if os.environ.get("TRACEC_DEBUG"):
+            traceback.print_exc()
+        print(f"tracec: internal error: {type(exc).__name__}: {exc} "
+              "(set TRACEC_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

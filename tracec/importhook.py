@@ -1,0 +1,340 @@
+"""Import hook: instrument the project's own modules as they are imported.
+
+`install(root)` puts a finder at ``sys.meta_path[0]``.  For every import it asks the finders
+behind it for the spec (so editable installs and custom finders keep working) and takes over
+only plain source modules that live under the project root, outside site-packages, the stdlib,
+virtualenvs, tracec itself and the ``.tracec`` work directory, and whose source passes the
+cheap ``wants_instrumentation`` pre-check.  Everything else is imported exactly as before.
+
+Instrumented bytecode goes to its own cache file beside the normal one
+(``__pycache__/mod.cpython-311.tracec-0.1.0[-all].pyc``) so it can never be mistaken for, or
+overwrite, the plain ``.pyc`` that ``python`` itself uses.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.machinery
+import importlib.util
+import marshal
+import os
+import struct
+import sys
+import sysconfig
+import tempfile
+import warnings
+from pathlib import Path
+from types import CodeType
+
+# Files whose line text differs after instrumentation, by absolute filename.  The runner uses it
+# to drop column carets in tracebacks, which would point at the wrong columns of those lines.
+CHANGED_LINES: dict[str, frozenset[int]] = {}
+
+_CACHE_MAGIC = importlib.util.MAGIC_NUMBER + b"TRC1"
+_STAMP = struct.Struct("<QQ")  # source mtime_ns, source size
+_SKIP_PARTS = frozenset({"site-packages", "dist-packages", "__pycache__"})
+
+
+@functools.lru_cache(maxsize=1)
+def tracec_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tracec")
+    except PackageNotFoundError:
+        import tracec
+
+        return getattr(tracec, "__version__", "0+unknown")
+
+
+def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """Nearest ancestor of `start` (default cwd) holding pyproject.toml or .git, else `start`."""
+    here = Path(start if start is not None else os.getcwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "pyproject.toml").is_file() or (candidate / ".git").exists():
+            return candidate
+    return here
+
+
+def module_name_for_file(path: str | os.PathLike[str]) -> str:
+    """Dotted name from the top-most package directory (dirs with __init__.py), else the stem."""
+    path = Path(path)
+    parts = [] if path.stem == "__init__" else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.name:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts) or path.stem
+
+
+def relative_posix(path: str | os.PathLike[str], root: Path) -> str:
+    """`path` relative to `root` as posix text; outside the root it keeps '..' segments."""
+    return Path(os.path.relpath(os.path.realpath(path), root)).as_posix()
+
+
+def _tracec_dirs() -> tuple[str, ...]:
+    """Real directories of tracec and its two sub-packages (separate folders in editable mode)."""
+    dirs = {os.path.dirname(os.path.realpath(__file__))}
+    for name in ("tracec.runtime", "tracec.transforms"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            dirs.add(os.path.realpath(location))
+    return tuple(sorted(dirs))
+
+
+def _stdlib_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    return tuple(
+        sorted({os.path.realpath(paths[key]) for key in ("stdlib", "platstdlib") if key in paths})
+    )
+
+
+def _is_under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def tracec_frame_dirs() -> tuple[str, ...]:
+    """Directories whose frames are tracec's own (hidden from user tracebacks)."""
+    return _tracec_dirs()
+
+
+class ProjectFiles:
+    """Decides which source files count as the project's own code."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = os.path.realpath(root)
+        self._excluded = (*_stdlib_dirs(), *_tracec_dirs(), os.path.join(self.root, ".tracec"))
+
+    def __contains__(self, filename: str) -> bool:
+        real = os.path.realpath(filename)
+        if not _is_under(real, self.root) or not real.endswith(".py"):
+            return False
+        if _SKIP_PARTS.intersection(Path(real).parts):
+            return False
+        if any(_is_under(real, folder) for folder in self._excluded):
+            return False
+        return not self._in_virtualenv(os.path.dirname(real))
+
+    @functools.lru_cache(maxsize=4096)
+    def _in_virtualenv(self, folder: str) -> bool:
+        # A virtualenv is any directory below the root carrying pyvenv.cfg.
+        parent = os.path.dirname(folder)
+        if folder == self.root or parent == folder or not _is_under(folder, self.root):
+            return False
+        if os.path.isfile(os.path.join(folder, "pyvenv.cfg")):
+            return True
+        return self._in_virtualenv(parent)
+
+
+def _changed_lines(original: str, instrumented: str) -> frozenset[int]:
+    before, after = original.splitlines(), instrumented.splitlines()
+    return frozenset(
+        number
+        for number, (old, new) in enumerate(zip(before, after), start=1)
+        if old != new
+    )
+
+
+def _header_index(body: list[ast.stmt]) -> int:
+    """Index after the module docstring and `from __future__` imports."""
+    index = 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        if isinstance(body[0].value.value, str):
+            index = 1
+    while index < len(body):
+        node = body[index]
+        if not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+            break
+        index += 1
+    return index
+
+
+def compile_instrumented(result, filename: str) -> CodeType:
+    """Compile an InstrumentResult; splice in the header when the transform could not place it.
+
+    The header is inserted into the AST (not the text), so every user statement keeps its line
+    and ``runpy`` (which calls ``get_code`` and never ``exec_module``) still runs the header.
+    """
+    if result.header_placed or not result.header:
+        return compile(result.code, filename, "exec", dont_inherit=True)
+    tree = ast.parse(result.code, filename)
+    header = ast.parse(result.header, filename).body
+    index = _header_index(tree.body)
+    tree.body[index:index] = header
+    return compile(tree, filename, "exec", dont_inherit=True)
+
+
+def compile_project_source(
+    source_bytes: bytes, filename: str, *, path: str, module: str, all_functions: bool
+) -> CodeType:
+    """Instrument and compile one module; a syntax error surfaces as Python's own SyntaxError."""
+    from tracec.transforms import instrument_source, wants_instrumentation
+
+    text = importlib.util.decode_source(source_bytes)
+    if not wants_instrumentation(text, all_functions):
+        return compile(source_bytes, filename, "exec", dont_inherit=True)
+    result = instrument_source(text, path=path, module=module, all_functions=all_functions)
+    if result.error is not None:
+        # Let Python report the error itself (exact message, filename, line and caret) ...
+        code = compile(source_bytes, filename, "exec", dont_inherit=True)
+        # ... and if Python accepts what LibCST cannot parse, run the module untraced.
+        warnings.warn(f"tracec: not instrumented: {result.error}", ImportWarning, stacklevel=2)
+        return code
+    CHANGED_LINES[filename] = _changed_lines(text, result.code)
+    return compile_instrumented(result, filename)
+
+
+def tracec_cache_path(source_path: str, all_functions: bool) -> str | None:
+    """`__pycache__/NAME.<cache tag>.tracec-<version>[-all].pyc`, or None without a cache tag."""
+    try:
+        normal = importlib.util.cache_from_source(source_path)
+    except NotImplementedError:
+        return None
+    mode = "-all" if all_functions else ""
+    return f"{normal[: -len('.pyc')]}.tracec-{tracec_version()}{mode}.pyc"
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
+    """Write via a temp file in the same folder and os.replace, so readers never see half a file."""
+    folder = os.path.dirname(os.fspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=".tracec-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        if mode is not None:
+            os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+class TracecLoader(importlib.machinery.SourceFileLoader):
+    """SourceFileLoader that instruments in `source_to_code` and caches under its own name."""
+
+    def __init__(self, fullname: str, path: str, *, root: str, all_functions: bool):
+        super().__init__(fullname, path)
+        self.root = Path(root)
+        self.all_functions = all_functions
+
+    def source_to_code(self, data, path, *, _optimize=-1):  # noqa: D401 - importlib API
+        filename = os.fspath(path)
+        return compile_project_source(
+            bytes(data),
+            filename,
+            path=relative_posix(filename, self.root),
+            module=self.name,
+            all_functions=self.all_functions,
+        )
+
+    def get_code(self, fullname):
+        source_path = self.get_filename(fullname)
+        cache_path = tracec_cache_path(source_path, self.all_functions)
+        stat = os.stat(source_path)
+        stamp = _CACHE_MAGIC + _STAMP.pack(stat.st_mtime_ns, stat.st_size)
+        if cache_path is not None:
+            cached = self._read_cache(cache_path, stamp)
+            if cached is not None:
+                code, changed = cached
+                if changed:
+                    CHANGED_LINES[source_path] = frozenset(changed)
+                return code
+        code = self.source_to_code(self.get_data(source_path), source_path)
+        if cache_path is not None and not sys.dont_write_bytecode:
+            changed = tuple(sorted(CHANGED_LINES.get(source_path, ())))
+            try:
+                write_atomic(cache_path, stamp + marshal.dumps((code, changed)))
+            except OSError:
+                pass  # read-only tree: same as Python, just don't cache
+        return code
+
+    @staticmethod
+    def _read_cache(cache_path: str, stamp: bytes):
+        try:
+            with open(cache_path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        if not data.startswith(stamp):
+            return None
+        try:
+            code, changed = marshal.loads(data[len(stamp) :])
+        except (EOFError, ValueError, TypeError):
+            return None
+        return (code, changed) if isinstance(code, CodeType) else None
+
+
+class TracecFinder:
+    """Meta path finder that hands project modules wanting instrumentation to TracecLoader."""
+
+    def __init__(self, root: str | os.PathLike[str], all_functions: bool = False):
+        self.files = ProjectFiles(root)
+        self.all_functions = all_functions
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == "tracec" or fullname.startswith("tracec."):
+            return None
+        spec = self._spec_from_other_finders(fullname, path, target)
+        if spec is None or not self._wants(spec):
+            return spec
+        loader = TracecLoader(
+            fullname, spec.origin, root=self.files.root, all_functions=self.all_functions
+        )
+        ours = importlib.util.spec_from_file_location(
+            fullname,
+            spec.origin,
+            loader=loader,
+            submodule_search_locations=spec.submodule_search_locations,
+        )
+        ours.cached = tracec_cache_path(spec.origin, self.all_functions)
+        return ours
+
+    def _spec_from_other_finders(self, fullname, path, target):
+        # Ask the finders behind us, in order, exactly as the import system would.
+        for finder in list(sys.meta_path):
+            if finder is self or isinstance(finder, TracecFinder):
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec = find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+    def _wants(self, spec) -> bool:
+        if type(spec.loader) is not importlib.machinery.SourceFileLoader:
+            return False
+        if not spec.origin or spec.origin not in self.files:
+            return False
+        from tracec.transforms import wants_instrumentation
+
+        try:
+            with open(spec.origin, "rb") as handle:
+                text = importlib.util.decode_source(handle.read())
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            return False  # let the normal loader report unreadable files
+        return wants_instrumentation(text, self.all_functions)
+
+    def invalidate_caches(self) -> None:
+        self.files._in_virtualenv.cache_clear()
+
+
+def install(root: str | os.PathLike[str], all_functions: bool = False) -> TracecFinder:
+    """Insert a TracecFinder for `root` at sys.meta_path[0] (replacing an earlier one)."""
+    uninstall()
+    import tracec.transforms  # noqa: F401 - import before hooking so LibCST is loaded plainly
+
+    finder = TracecFinder(root, all_functions)
+    sys.meta_path.insert(0, finder)
+    return finder
+
+
+def uninstall() -> None:
+    """Remove every TracecFinder from sys.meta_path (modules already imported stay as they are)."""
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, TracecFinder)]
