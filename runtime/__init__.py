@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import os
 import sys
+import threading
 import weakref
 
 from .graph import Feedback, Graph, Node, Param, ParamFeedback, preview, write_graph
@@ -22,6 +23,15 @@ __all__ = ["Feedback", "Graph", "Node", "Param", "ParamFeedback", "Recorder", "m
 _recorders: list[Recorder] = []           # active recordings, innermost last
 _modules: "weakref.WeakSet[ModuleHooks]" = weakref.WeakSet()
 _overrides: dict[str, object] = {}         # param key -> candidate value (the optimizer's trials)
+
+
+class _Inside(threading.local):
+    """Set while the recorder runs on this thread: a traced __repr__ called for a preview must not
+    record into the graph being built."""
+    active = False
+
+
+_inside = _Inside()
 
 
 def _passthrough(sid, value):
@@ -61,55 +71,82 @@ class ModuleHooks:
 
     # Each recording hook must return the value unchanged and never raise into user code.
     def _v(self, sid, value):
-        try:
-            _recorders[-1].on_statement(self, sid, value, sys._getframe(1))
-        except Exception:
-            _internal_error()
+        if not _inside.active:
+            _inside.active = True
+            try:
+                _recorders[-1].on_statement(self, sid, value, sys._getframe(1))
+            except Exception:
+                _internal_error()
+            finally:
+                _inside.active = False
         return value
 
     def _c(self, sid, value):
-        try:
-            _recorders[-1].on_control(self, sid, value, sys._getframe(1))
-        except Exception:
-            _internal_error()
+        if not _inside.active:
+            _inside.active = True
+            try:
+                _recorders[-1].on_control(self, sid, value, sys._getframe(1))
+            except Exception:
+                _internal_error()
+            finally:
+                _inside.active = False
         return value
 
     def _r(self, sid, value):
-        try:
-            _recorders[-1].on_return(self, sid, value, sys._getframe(1))
-        except Exception:
-            _internal_error()
+        if not _inside.active:
+            _inside.active = True
+            try:
+                _recorders[-1].on_return(self, sid, value, sys._getframe(1))
+            except Exception:
+                _internal_error()
+            finally:
+                _inside.active = False
         return value
 
     def _y(self, sid, value):
-        try:
-            _recorders[-1].on_yield(self, sid, value, sys._getframe(1))
-        except Exception:
-            _internal_error()
+        if not _inside.active:
+            _inside.active = True
+            try:
+                _recorders[-1].on_yield(self, sid, value, sys._getframe(1))
+            except Exception:
+                _internal_error()
+            finally:
+                _inside.active = False
         return value
 
     def _e(self, fid):
-        try:
-            _recorders[-1].on_enter(self, fid, sys._getframe(1))
-        except Exception:
-            _internal_error()
+        if not _inside.active:
+            _inside.active = True
+            try:
+                _recorders[-1].on_enter(self, fid, sys._getframe(1))
+            except Exception:
+                _internal_error()
+            finally:
+                _inside.active = False
 
     def _h(self, sid):
-        try:
-            _recorders[-1].on_handler(self, sid, sys._getframe(1))
-        except Exception:
-            _internal_error()
+        if not _inside.active:
+            _inside.active = True
+            try:
+                _recorders[-1].on_handler(self, sid, sys._getframe(1))
+            except Exception:
+                _internal_error()
+            finally:
+                _inside.active = False
 
     def p(self, site_id, value):
         """A `tracec.param(...)` site: returns the optimizer's candidate when one is being tried."""
         site = self.table.params[site_id]
         value = _overrides.get(site.key, value)
         self.param_values[site_id] = value
-        if _recorders:
+        if _recorders and not _inside.active:
+            _inside.active = True
             try:
                 _recorders[-1].on_param(self, site_id, sys._getframe(1))
             except Exception:
                 _internal_error()
+            finally:
+                _inside.active = False
         return value
 
 

@@ -190,13 +190,18 @@ class Recorder(Graph):
         return fr
 
     def _find_caller(self, pyframe):
+        """The nearest traced frame up the stack; for generators and coroutines only the frame driving
+        them directly, else the frame that was current when their asyncio task was created."""
+        suspends = pyframe.f_code.co_flags & _SUSPENDING
         f = pyframe.f_back
         while f is not None:
             fr = self._frames.get(id(f))
             if fr is not None and fr.code is f.f_code and not fr.done:
                 return fr, f
+            if suspends:
+                break
             f = f.f_back
-        if pyframe.f_code.co_flags & _SUSPENDING:   # an asyncio task: its context names its creator
+        if suspends:
             fr = _creator.get()
             while fr is not None and fr.done:
                 fr = fr.caller
@@ -267,9 +272,9 @@ class Recorder(Graph):
             fr.pending.append(nid)
 
     def on_handler(self, mod, sid, pyframe):
-        fr = self.frame(mod, mod.table.statements[sid].fid, pyframe)
-        exc = sys.exc_info()[1]
+        exc = sys.exc_info()[1]   # observed first: the callees it ended must not look like returns
         err = self.observe_exception(exc, handling=pyframe) if exc is not None else None
+        fr = self.frame(mod, mod.table.statements[sid].fid, pyframe)
         fr.ctrl[sid] = self._statement_node(fr, sid, exc, extra=(err,))
 
     # -- exceptions -------------------------------------------------------------------------------

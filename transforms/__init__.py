@@ -51,9 +51,7 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     try:
         tree = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
-        message = exc.message.splitlines()[0] if exc.message else "invalid syntax"
-        return InstrumentResult(path, source, None, SourceError(path, exc.raw_line, exc.raw_column + 1,
-                                                                f"syntax error: {message}"), 0, "", False)
+        return InstrumentResult(path, source, None, _syntax_error(path, source, exc), 0, "", False)
     wrapper = wrap(tree)
     positions = wrapper.resolve(PositionProvider)
     visitor = ModuleInstrumenter(module, all_functions or bool(PRAGMA.search(source)), tracec_names(tree))
@@ -67,3 +65,15 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
               f"{tuple(visitor.params)!r})")
     new_tree, placed = place_header(new_tree, header)
     return InstrumentResult(path, source, new_tree.code, None, len(visitor.functions), header, placed)
+
+
+def _syntax_error(path: str, source: str, exc: cst.ParserSyntaxError) -> SourceError:
+    """CPython's own message and position when it agrees the code is invalid; LibCST's otherwise."""
+    try:
+        compile(source, path, "exec", dont_inherit=True)
+    except SyntaxError as err:
+        return SourceError(path, err.lineno or 1, err.offset or 1, f"syntax error: {err.msg}")
+    except ValueError as err:   # e.g. null bytes
+        return SourceError(path, 1, 1, f"cannot parse: {err}")
+    return SourceError(path, exc.raw_line, exc.raw_column + 1,
+                       "syntax LibCST cannot parse: " + (exc.message.splitlines() or ["invalid syntax"])[0])

@@ -63,7 +63,7 @@ class FunctionRewriter:
 
     # -- tables -----------------------------------------------------------------------------------
     def _code(self, node: cst.CSTNode) -> str:
-        text = " ".join(self.module.code_for_node(node).strip().split("\n"))
+        text = " ".join(line.strip() for line in self.module.code_for_node(node).strip().split("\n"))
         return text if len(text) <= CODE_CHARS else text[: CODE_CHARS - 3] + "..."
 
     def _line(self, node: cst.CSTNode) -> int:
@@ -155,13 +155,14 @@ class FunctionRewriter:
         sid = self._statement(scope, "control", keyword, f"{keyword} {self._code(stmt.test)}:", stmt, stmt.test,
                               use.reads, use.writes)
         inner = scope.under(sid)
+        test = hook_call("c", sid, self.expression(stmt.test, scope))
+        body = self.block(stmt.body, inner)
         orelse = stmt.orelse
         if isinstance(orelse, cst.If):
             orelse = self._conditional(orelse, inner, "elif")
         else:
             orelse = self._else(orelse, inner)
-        return stmt.with_changes(test=hook_call("c", sid, self.expression(stmt.test, scope)),
-                                 body=self.block(stmt.body, inner), orelse=orelse)
+        return stmt.with_changes(test=test, body=body, orelse=orelse)
 
     def _else(self, orelse, scope: Scope):
         if orelse is None:
@@ -169,6 +170,7 @@ class FunctionRewriter:
         return orelse.with_changes(body=self.block(orelse.body, scope))
 
     def _try(self, stmt, scope: Scope):
+        body = self.block(stmt.body, scope)
         handlers = []
         for handler in stmt.handlers:
             names = target_names(handler.name.name) if handler.name else []
@@ -180,10 +182,10 @@ class FunctionRewriter:
             if handler.type is None:   # a bare except's span is its whole body; keep it to its line
                 self.statements[sid] = self.statements[sid][:2] + (self.statements[sid][1],) + \
                     self.statements[sid][3:]
-            body = self.block(handler.body, scope.under(sid))
-            handlers.append(handler.with_changes(body=prologue(body, hook_call("h", sid, with_value=False),
+            handler_body = self.block(handler.body, scope.under(sid))
+            handlers.append(handler.with_changes(body=prologue(handler_body, hook_call("h", sid, with_value=False),
                                                                allow_loop=True)))
-        return stmt.with_changes(body=self.block(stmt.body, scope), handlers=handlers,
+        return stmt.with_changes(body=body, handlers=handlers,
                                  orelse=self._else(stmt.orelse, scope),
                                  finalbody=self._else(stmt.finalbody, scope))
 

@@ -192,6 +192,13 @@ def place_header(module: cst.Module, header: str) -> tuple[cst.Module, bool]:
     spare_from = leading if leading and not _special(leading[-1]) else (
         header_lines if header_lines and not _special(header_lines[-1]) else None)
     if spare_from is None:
+        # definitions run no traced code, so the first later simple statement is still early enough
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, cst.SimpleStatementLine):
+                body[i] = stmt.with_changes(body=[*header_line.body, *stmt.body])
+                return module.with_changes(body=body), True
+            if not isinstance(stmt, cst.FunctionDef) or stmt.decorators:
+                break
         return module, False
     spare = spare_from.pop()
     new_line = header_line.with_changes(

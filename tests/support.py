@@ -1,0 +1,40 @@
+"""Helpers shared by the tests: instrument a source string and load it as a real module."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+from pathlib import Path
+
+from tracec.transforms import instrument_source
+
+
+def instrumented_body(source: str, **options) -> str:
+    """The instrumented source without its runtime header, for before/after comparisons."""
+    source = textwrap.dedent(source)
+    result = instrument_source(source, path=options.pop("path", "m.py"), module=options.pop("module", "m"),
+                               **options)
+    assert result.error is None, str(result.error)
+    assert result.code.count("\n") == source.count("\n"), "instrumenting must preserve the line count"
+    for placed in (result.header + "; ", "; " + result.header, result.header):
+        if placed in result.code:
+            return result.code.replace(placed, "", 1)
+    return result.code
+
+
+def load_module(tmp_path: Path, name: str, source: str, instrument: bool, all_functions: bool = True):
+    """Write `source` (instrumented or not) to tmp_path/name.py and import it under `name`."""
+    source = textwrap.dedent(source)
+    if instrument:
+        result = instrument_source(source, path=f"{name}.py", module=name, all_functions=all_functions)
+        assert result.error is None, str(result.error)
+        assert result.header_placed
+        source = result.code
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,241 @@
+"""Before/after tests of the instrumenting pass: one rule per test, source strings in and out."""
+
+import textwrap
+
+import pytest
+
+from support import instrumented_body
+from tracec.transforms import instrument_source
+
+
+def check(before: str, after: str, **options) -> None:
+    assert instrumented_body(before, **options) == textwrap.dedent(after)
+
+
+def test_assignments_mutations_and_return():
+    check("""
+        import tracec
+        @tracec.trace
+        def f(a, b):
+            x = a + b
+            y: int = x * 2
+            x += 1
+            a.attr = x
+            b[0] = y
+            b.append(x)
+            return x
+        """, """
+        import tracec
+        @tracec.trace
+        def f(a, b):
+            _tracec_m.e(0); x = _tracec_m.v(0, a + b)
+            y: int = _tracec_m.v(1, x * 2)
+            x += 1; _tracec_m.v(2, x)
+            a.attr = _tracec_m.v(3, x)
+            b[0] = _tracec_m.v(4, y)
+            _tracec_m.v(5, b.append(x))
+            return _tracec_m.r(6, x)
+        """)
+
+
+def test_conditions_loops_and_with_wrap_their_header_expression():
+    check("""
+        def f(xs):
+            \"\"\"Doc.\"\"\"
+            if xs:
+                n = 1
+            elif len(xs) > 2:
+                n = 2
+            else:
+                n = 3
+            while n < 5: n += 1
+            for i, x in enumerate(xs):
+                print(i)
+            with open("f") as fh, open("g") as gh:
+                pass
+            return n
+        """, """
+        def f(xs):
+            \"\"\"Doc.\"\"\"; _tracec_m.e(0)
+            if _tracec_m.c(0, xs):
+                n = _tracec_m.v(1, 1)
+            elif _tracec_m.c(2, len(xs) > 2):
+                n = _tracec_m.v(3, 2)
+            else:
+                n = _tracec_m.v(4, 3)
+            while _tracec_m.c(5, n < 5): n += 1; _tracec_m.v(6, n)
+            for i, x in _tracec_m.c(7, enumerate(xs)):
+                _tracec_m.v(8, print(i))
+            with open("f") as fh, _tracec_m.c(9, open("g")) as gh:
+                pass
+            return _tracec_m.r(10, n)
+        """, all_functions=True)
+
+
+def test_try_handlers_get_a_prologue_and_the_entry_goes_inside_try():
+    check("""
+        def f(x):
+            try:
+                y = 1 / x
+            except ZeroDivisionError as e:
+                y = 0
+            except Exception:
+                raise
+            finally:
+                z = 2
+            return y
+        """, """
+        def f(x):
+            try:
+                _tracec_m.e(0); y = _tracec_m.v(0, 1 / x)
+            except ZeroDivisionError as e:
+                _tracec_m.h(1); y = _tracec_m.v(2, 0)
+            except Exception:
+                _tracec_m.h(3); raise
+            finally:
+                z = _tracec_m.v(5, 2)
+            return _tracec_m.r(6, y)
+        """, all_functions=True)
+
+
+def test_match_generators_and_async():
+    check("""
+        def f(p):
+            match p:
+                case (a, b):
+                    return a
+            return None
+        def g(n):
+            x = yield n
+            yield
+            yield from range(n)
+            return 1, 2
+        async def h(q):
+            r = await q
+            async for v in q:
+                yield v
+            return
+        """, """
+        def f(p):
+            match (_tracec_m.e(0) or _tracec_m.c(0, p)):
+                case (a, b):
+                    return _tracec_m.r(1, a)
+            return _tracec_m.r(2, None)
+        def g(n):
+            _tracec_m.e(1); x = _tracec_m.v(3, (yield _tracec_m.y(4, n)))
+            yield _tracec_m.y(5, None)
+            yield from _tracec_m.y(6, range(n))
+            return _tracec_m.r(7, (1, 2))
+        async def h(q):
+            _tracec_m.e(2); r = _tracec_m.v(8, await q)
+            async for v in _tracec_m.c(9, q):
+                yield _tracec_m.y(10, v)
+            _tracec_m.r(11, None); return
+        """, all_functions=True)
+
+
+def test_annotations_aliases_params_nested_functions_and_lambdas():
+    check("""
+        from __future__ import annotations
+        import tracec as tc
+        from tracec import trainable as tr, param
+        P = tc.param(0.5, doc="temperature")
+        class A:
+            K = param("k", name="custom")
+            @tc.trace
+            def m(self, x):
+                def inner(y):
+                    return y + x
+                return inner(x), (lambda z: z)(1), [w * 2 for w in range(x) if w]
+            @staticmethod
+            @tr(doc="be nice")
+            def s(x): return x, 1
+        def plain(x):
+            return x
+        @tc.trace
+        def f(a):
+            if (n := len(a)) > 1:
+                return (n,
+                        a)
+            return -1
+        """, """
+        from __future__ import annotations
+        import tracec as tc
+        from tracec import trainable as tr, param
+        P = _tracec_m.p(0, tc.param(0.5, doc="temperature"))
+        class A:
+            K = _tracec_m.p(1, param("k", name="custom"))
+            @tc.trace
+            def m(self, x):
+                def inner(y):
+                    _tracec_m.e(1); return _tracec_m.r(0, y + x)
+                return _tracec_m.r(1, (inner(x), (lambda z: z)(1), [w * 2 for w in range(x) if w]))
+            @staticmethod
+            @tr(doc="be nice")
+            def s(x): _tracec_m.e(2); return _tracec_m.r(2, (x, 1))
+        def plain(x):
+            return x
+        @tc.trace
+        def f(a):
+            if (_tracec_m.e(3) or _tracec_m.c(3, (n := len(a)) > 1)):
+                return _tracec_m.r(4, (n,
+                        a))
+            return _tracec_m.r(5, -1)
+        """)
+
+
+def test_unannotated_module_is_left_alone_and_pragma_traces_everything():
+    source = "import tracec\n\ndef f(x):\n    return x\n"
+    assert instrument_source(source, path="m.py", module="m").code == source
+    assert "_tracec_m.r(0, x)" in instrument_source("# tracec: trace-module\n" + source, path="m.py",
+                                                     module="m").code
+
+
+@pytest.mark.parametrize("source, expected_first_lines", [
+    ("#!/usr/bin/env python\n# -*- coding: utf-8 -*-\n\ndef f(x):\n    return x\n",
+     ["#!/usr/bin/env python", "# -*- coding: utf-8 -*-", "HEADER"]),
+    ("# a comment\ndef f(x):\n    return x\n", ["HEADER  # a comment"]),
+    ('"""Doc."""\nimport os\ndef f(x):\n    return x\n', ['"""Doc."""; HEADER', "import os"]),
+    ("import os\ndef f(x):\n    return x\n", ["HEADER; import os"]),
+    ("def f(x):\n    return x\nimport os\n", ["def f(x):", "    _tracec_m.e(0); return _tracec_m.r(0, x)",
+                                             "HEADER; import os"]),
+])
+def test_header_goes_on_an_existing_line(source, expected_first_lines):
+    result = instrument_source(source, path="m.py", module="m", all_functions=True)
+    assert result.header_placed
+    lines = result.code.replace(result.header, "HEADER").splitlines()
+    assert lines[: len(expected_first_lines)] == expected_first_lines
+    assert len(lines) == len(source.splitlines())
+
+
+def test_header_that_has_no_line_is_reported_not_forced():
+    result = instrument_source("def f(x):\n    return x\n", path="m.py", module="m", all_functions=True)
+    assert not result.header_placed
+    assert result.header.startswith("import tracec.runtime as _tracec_rt; _tracec_m = ")
+    namespace: dict = {}
+    exec(result.header, namespace)
+    exec(compile(result.code, "m.py", "exec"), namespace)
+    assert namespace["f"](3) == 3
+
+
+def test_syntax_error_is_returned_with_position():
+    result = instrument_source("import tracec\n\ndef f(:\n    pass\n", path="pkg/bad.py", module="bad")
+    assert result.code is None
+    assert (result.error.path, result.error.line) == ("pkg/bad.py", 3)
+    assert str(result.error).startswith("pkg/bad.py:3:")
+
+
+def test_multiline_statements_keep_every_line():
+    before = """
+        import tracec
+        @tracec.trace
+        def f(a):
+            x = [a,
+                 a + 1,  # comment
+                 a + 2]
+            return (x
+                    + [3])
+        """
+    after = instrumented_body(before)
+    assert after.splitlines()[4:7] == ["    _tracec_m.e(0); x = _tracec_m.v(0, [a,",
+                                       "         a + 1,  # comment", "         a + 2])"]
