@@ -307,7 +307,7 @@ class Recorder(Graph):
                 parents = [self._read(fr, n) for n in st.reads] if st else []
                 parents += [*fr.pending, *fr.base, below]
                 control = (fr.ctrl.get(st.control),) if st and st.control >= 0 else ()
-                error = {"type": type(exc).__name__, "message": preview(str(exc), 500)}
+                error = {"type": type(exc).__name__, "message": _message(exc)}
                 if depth == 0:
                     error["traceback"] = _traceback_summary(exc)
                 below = self._add("error", type(exc).__name__, st.code if st else "", exc, fr.table.file,
@@ -331,6 +331,14 @@ class Recorder(Graph):
 
 class _Text(str):
     """A value already rendered as text (a function's source line): stored as is, not repr'd."""
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:
+        return f"<{type(exc).__name__}: str() failed>"
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def _traceback_summary(exc: BaseException) -> list[str]:
