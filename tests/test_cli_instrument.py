@@ -273,3 +273,28 @@ def test_help_and_version():
         assert command in helped.stdout
     version = subprocess.run([TRACEC, "--version"], capture_output=True, text=True)
     assert re.fullmatch(r"tracec \d+\.\d+\S*\n", version.stdout)
+
+
+def test_progress_bar_on_a_terminal_for_big_trees_only(project):
+    import pty
+
+    for index in range(60):
+        write(project / "many" / f"m{index}.py", PROMPTS)
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen([TRACEC, "instrument", "."], cwd=project, stdout=subprocess.PIPE,
+                            stderr=terminal)
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    assert b"instrumenting" in seen and b"62 instrumented" in seen
+    piped = tracec("instrument", ".", cwd=project)
+    assert piped.returncode == 0 and "instrumenting" not in piped.stderr

@@ -207,3 +207,24 @@ def test_missing_script_is_reported_like_python(project):
     plain, traced = both(project, "nope.py")
     assert traced.returncode == plain.returncode == 2
     assert "can't open file" in traced.stderr and "nope.py" in traced.stderr
+
+
+def test_show_renders_the_graph_of_a_run(project, tmp_path):
+    assert run(TRACEC, "run", "main.py", "1", cwd=project).returncode == 0
+    shown = run(TRACEC, "show", ".tracec/graph.json", cwd=project)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == ".tracec/graph.html"
+    page = (project / ".tracec" / "graph.html").read_text()
+    assert "pricing.total" in page
+    target = tmp_path / "view.html"
+    assert run(TRACEC, "show", ".tracec/graph.json", "-o", str(target), cwd=project).stdout.strip() \
+        == str(target)
+    assert target.is_file()
+
+
+def test_show_rejects_missing_and_foreign_files(project):
+    assert run(TRACEC, "show", "nope.json", cwd=project).returncode == 2
+    write(project / "other.json", '{"something": "else"}')
+    foreign = run(TRACEC, "show", "other.json", cwd=project)
+    assert foreign.returncode == 1
+    assert len(foreign.stderr.strip().splitlines()) == 1 and "other.json" in foreign.stderr

@@ -146,9 +146,9 @@ def _show(file: str, output: str | None) -> int:
     from tracec.show import write_html
 
     try:
-        write_html(source, target)
-    except (ValueError, KeyError, TypeError) as exc:
-        print(f"tracec show: {file}: not a tracec graph ({exc})", file=sys.stderr)
+        write_html(str(source), str(target))
+    except ValueError as exc:  # show.GraphFileError: a one-line message naming the file
+        print(f"tracec show: error: {exc}", file=sys.stderr)
         return 1
     print(target)
     return 0
