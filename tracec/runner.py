@@ -135,13 +135,16 @@ def run_command(*, script: str | None, module: str | None, args: list[str], grap
     finally:
         importhook.uninstall()
     if escaped is not None:
-        rt.observe_exception(escaped)
         sys.stderr.write(format_user_exception(escaped))
-    run = rt.stop(recording) or recording
+    # From here on a failure is tracec's, never allowed to hide the program's own status.
     try:
+        if escaped is not None:
+            rt.observe_exception(escaped)
+        run = rt.stop(recording) or recording
         rt.write_graph(run, graph_path)
-    except OSError as exc:
-        print(f"tracec run: cannot write graph {graph_path}: {exc.strerror or exc}", file=sys.stderr)
+    except Exception as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
+        print(f"tracec run: cannot write graph {graph_path}: {reason}", file=sys.stderr)
         return status or 123
     if verbose or sys.stderr.isatty():
         shown = os.path.relpath(graph_path) if graph_path.is_relative_to(Path.cwd()) else graph_path
