@@ -34,18 +34,15 @@ class _Inside(threading.local):
 _inside = _Inside()
 
 
-def _passthrough(sid, value):
-    return value
-
-
-def _nothing(index):
-    return None
+# With no recording active a hook must cost almost nothing. The bound `get` of an empty dict is a C
+# callable that returns its second argument (or None with one): `v(7, x)` is `x`, `e(3)` is None.
+_passthrough = _nothing = {}.get
 
 
 class ModuleHooks:
-    """The `_tracec_m` object of one instrumented module. Hook names are short because they appear on
-    every instrumented statement: e=enter, v=statement, c=condition, r=return, y=yield, h=handler,
-    p=parameter site."""
+    """The `_tracec_m` object of one instrumented module. It binds the module's hook globals, short
+    because they appear on every instrumented statement: `_tracec_e` enter, `_v` statement, `_c`
+    condition, `_r` return, `_y` yield, `_h` exception handler, `_p` parameter site."""
 
     def __init__(self, table: ModuleTable, namespace: dict) -> None:
         self.table = table
@@ -56,12 +53,15 @@ class ModuleHooks:
         _modules.add(self)
 
     def _switch(self, recorder: Recorder | None) -> None:
+        # hooks are module globals (`_tracec_v(7, x)`): a global lookup is cheaper than an attribute
+        ns = self.namespace
         if recorder is None:
-            self.v = self.c = self.r = self.y = _passthrough
-            self.e = self.h = _nothing
+            ns["_tracec_v"] = ns["_tracec_c"] = ns["_tracec_r"] = ns["_tracec_y"] = _passthrough
+            ns["_tracec_e"] = ns["_tracec_h"] = _nothing
         else:
-            self.v, self.c, self.r, self.y = self._v, self._c, self._r, self._y
-            self.e, self.h = self._e, self._h
+            ns["_tracec_v"], ns["_tracec_c"], ns["_tracec_r"], ns["_tracec_y"] = self._v, self._c, self._r, self._y
+            ns["_tracec_e"], ns["_tracec_h"] = self._e, self._h
+        ns["_tracec_p"] = self.p
 
     def param_value(self, site_id: int):
         site = self.table.params[site_id]

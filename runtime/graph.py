@@ -18,6 +18,10 @@ _repr.maxlong = 60
 
 def preview(value: object, limit: int = PREVIEW_CHARS) -> str:
     """A bounded repr taken at record time; a failing __repr__ must never break the user's program."""
+    kind = type(value)
+    if value is None or kind is bool or kind is float or (kind is int and -10**15 < value < 10**15) or (
+            kind is str and len(value) <= limit // 4):   # common cases: exact repr, cheaply
+        return repr(value)
     try:
         text = _repr.repr(value)
     except Exception:

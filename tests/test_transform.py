@@ -28,13 +28,13 @@ def test_assignments_mutations_and_return():
         import tracec
         @tracec.trace
         def f(a, b):
-            _tracec_m.e(0); x = _tracec_m.v(0, a + b)
-            y: int = _tracec_m.v(1, x * 2)
-            x += 1; _tracec_m.v(2, x)
-            a.attr = _tracec_m.v(3, x)
-            b[0] = _tracec_m.v(4, y)
-            _tracec_m.v(5, b.append(x))
-            return _tracec_m.r(6, x)
+            _tracec_e(0); x = _tracec_v(0, a + b)
+            y: int = _tracec_v(1, x * 2)
+            x += 1; _tracec_v(2, x)
+            a.attr = _tracec_v(3, x)
+            b[0] = _tracec_v(4, y)
+            _tracec_v(5, b.append(x))
+            return _tracec_r(6, x)
         """)
 
 
@@ -56,19 +56,19 @@ def test_conditions_loops_and_with_wrap_their_header_expression():
             return n
         """, """
         def f(xs):
-            \"\"\"Doc.\"\"\"; _tracec_m.e(0)
-            if _tracec_m.c(0, xs):
-                n = _tracec_m.v(1, 1)
-            elif _tracec_m.c(2, len(xs) > 2):
-                n = _tracec_m.v(3, 2)
+            \"\"\"Doc.\"\"\"; _tracec_e(0)
+            if _tracec_c(0, xs):
+                n = _tracec_v(1, 1)
+            elif _tracec_c(2, len(xs) > 2):
+                n = _tracec_v(3, 2)
             else:
-                n = _tracec_m.v(4, 3)
-            while _tracec_m.c(5, n < 5): n += 1; _tracec_m.v(6, n)
-            for i, x in _tracec_m.c(7, enumerate(xs)):
-                _tracec_m.v(8, print(i))
-            with open("f") as fh, _tracec_m.c(9, open("g")) as gh:
+                n = _tracec_v(4, 3)
+            while _tracec_c(5, n < 5): n += 1; _tracec_v(6, n)
+            for i, x in _tracec_c(7, enumerate(xs)):
+                _tracec_v(8, print(i))
+            with open("f") as fh, _tracec_c(9, open("g")) as gh:
                 pass
-            return _tracec_m.r(10, n)
+            return _tracec_r(10, n)
         """, all_functions=True)
 
 
@@ -87,14 +87,14 @@ def test_try_handlers_get_a_prologue_and_the_entry_goes_inside_try():
         """, """
         def f(x):
             try:
-                _tracec_m.e(0); y = _tracec_m.v(0, 1 / x)
+                _tracec_e(0); y = _tracec_v(0, 1 / x)
             except ZeroDivisionError as e:
-                _tracec_m.h(1); y = _tracec_m.v(2, 0)
+                _tracec_h(1); y = _tracec_v(2, 0)
             except Exception:
-                _tracec_m.h(3); raise
+                _tracec_h(3); raise
             finally:
-                z = _tracec_m.v(5, 2)
-            return _tracec_m.r(6, y)
+                z = _tracec_v(5, 2)
+            return _tracec_r(6, y)
         """, all_functions=True)
 
 
@@ -117,20 +117,20 @@ def test_match_generators_and_async():
             return
         """, """
         def f(p):
-            match (_tracec_m.e(0) or _tracec_m.c(0, p)):
+            match (_tracec_e(0) or _tracec_c(0, p)):
                 case (a, b):
-                    return _tracec_m.r(1, a)
-            return _tracec_m.r(2, None)
+                    return _tracec_r(1, a)
+            return _tracec_r(2, None)
         def g(n):
-            _tracec_m.e(1); x = _tracec_m.v(3, (yield _tracec_m.y(4, n)))
-            yield _tracec_m.y(5, None)
-            yield from _tracec_m.y(6, range(n))
-            return _tracec_m.r(7, (1, 2))
+            _tracec_e(1); x = _tracec_v(3, (yield _tracec_y(4, n)))
+            yield _tracec_y(5, None)
+            yield from _tracec_y(6, range(n))
+            return _tracec_r(7, (1, 2))
         async def h(q):
-            _tracec_m.e(2); r = _tracec_m.v(8, await q)
-            async for v in _tracec_m.c(9, q):
-                yield _tracec_m.y(10, v)
-            _tracec_m.r(11, None); return
+            _tracec_e(2); r = _tracec_v(8, await q)
+            async for v in _tracec_c(9, q):
+                yield _tracec_y(10, v)
+            _tracec_r(11, None); return
         """, all_functions=True)
 
 
@@ -162,32 +162,32 @@ def test_annotations_aliases_params_nested_functions_and_lambdas():
         from __future__ import annotations
         import tracec as tc
         from tracec import trainable as tr, param
-        P = _tracec_m.p(0, tc.param(0.5, doc="temperature"))
+        P = _tracec_p(0, tc.param(0.5, doc="temperature"))
         class A:
-            K = _tracec_m.p(1, param("k", name="custom"))
+            K = _tracec_p(1, param("k", name="custom"))
             @tc.trace
             def m(self, x):
                 def inner(y):
-                    _tracec_m.e(1); return _tracec_m.r(0, y + x)
-                return _tracec_m.r(1, (inner(x), (lambda z: z)(1), [w * 2 for w in range(x) if w]))
+                    _tracec_e(1); return _tracec_r(0, y + x)
+                return _tracec_r(1, (inner(x), (lambda z: z)(1), [w * 2 for w in range(x) if w]))
             @staticmethod
             @tr(doc="be nice")
-            def s(x): _tracec_m.e(2); return _tracec_m.r(2, (x, 1))
+            def s(x): _tracec_e(2); return _tracec_r(2, (x, 1))
         def plain(x):
             return x
         @tc.trace
         def f(a):
-            if (_tracec_m.e(3) or _tracec_m.c(3, (n := len(a)) > 1)):
-                return _tracec_m.r(4, (n,
+            if (_tracec_e(3) or _tracec_c(3, (n := len(a)) > 1)):
+                return _tracec_r(4, (n,
                         a))
-            return _tracec_m.r(5, -1)
+            return _tracec_r(5, -1)
         """)
 
 
 def test_unannotated_module_is_left_alone_and_pragma_traces_everything():
     source = "import tracec\n\ndef f(x):\n    return x\n"
     assert instrument_source(source, path="m.py", module="m").code == source
-    assert "_tracec_m.r(0, x)" in instrument_source("# tracec: trace-module\n" + source, path="m.py",
+    assert "_tracec_r(0, x)" in instrument_source("# tracec: trace-module\n" + source, path="m.py",
                                                      module="m").code
 
 
@@ -197,7 +197,7 @@ def test_unannotated_module_is_left_alone_and_pragma_traces_everything():
     ("# a comment\ndef f(x):\n    return x\n", ["HEADER  # a comment"]),
     ('"""Doc."""\nimport os\ndef f(x):\n    return x\n', ['"""Doc."""; HEADER', "import os"]),
     ("import os\ndef f(x):\n    return x\n", ["HEADER; import os"]),
-    ("def f(x):\n    return x\nimport os\n", ["def f(x):", "    _tracec_m.e(0); return _tracec_m.r(0, x)",
+    ("def f(x):\n    return x\nimport os\n", ["def f(x):", "    _tracec_e(0); return _tracec_r(0, x)",
                                              "HEADER; import os"]),
 ])
 def test_header_goes_on_an_existing_line(source, expected_first_lines):
@@ -237,5 +237,5 @@ def test_multiline_statements_keep_every_line():
                     + [3])
         """
     after = instrumented_body(before)
-    assert after.splitlines()[4:7] == ["    _tracec_m.e(0); x = _tracec_m.v(0, [a,",
+    assert after.splitlines()[4:7] == ["    _tracec_e(0); x = _tracec_v(0, [a,",
                                        "         a + 1,  # comment", "         a + 2])"]

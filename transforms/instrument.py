@@ -1,8 +1,9 @@
 """The instrumenting pass: rewrites traced functions so every statement reports to the runtime.
 
-Every rewrite wraps an expression in place (`x = f(a)` -> `x = _tracec_m.v(7, f(a))`) or adds a small
+Every rewrite wraps an expression in place (`x = f(a)` -> `x = _tracec_v(7, f(a))`) or adds a small
 statement after a `;`, so no line is added or removed and tracebacks keep pointing at the user's lines.
-Hooks: e=enter, v=statement, c=condition, r=return, y=yield, h=exception handler, p=param site."""
+Hooks (module globals bound by the runtime header): _tracec_e enter, _tracec_v statement, _tracec_c
+condition, _tracec_r return, _tracec_y yield, _tracec_h exception handler, _tracec_p param site."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from libcst.metadata import PositionProvider
 
 from .names import analyse, param_names, pattern_captures, target_names, target_reads
 
-HOOKS = "_tracec_m"
+HOOK_PREFIX = "_tracec_"
 CODE_CHARS = 300
 
 
@@ -19,7 +20,7 @@ def hook_call(hook: str, index: int, expr: cst.BaseExpression | None = None, wit
     args = [cst.Arg(cst.Integer(str(index)))]
     if with_value:
         args.append(cst.Arg(_parenthesize(expr if expr is not None else cst.Name("None"))))
-    return cst.Call(cst.Attribute(cst.Name(HOOKS), cst.Name(hook)), args)
+    return cst.Call(cst.Name(f"{HOOK_PREFIX}{hook}"), args)
 
 
 def _parenthesize(expr: cst.BaseExpression) -> cst.BaseExpression:

@@ -8,7 +8,7 @@ import re
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from .instrument import HOOKS, FunctionRewriter, hook_call
+from .instrument import FunctionRewriter, hook_call
 
 PRAGMA = re.compile(r"#\s*tracec:\s*trace-module\b")
 API_NAMES = ("trace", "trainable", "param")
@@ -128,7 +128,7 @@ class ModuleInstrumenter(cst.CSTTransformer):
         return self.param_site(original, updated, ".".join(n for _, n in self.scopes))
 
     def param_site(self, original: cst.Call, updated: cst.Call, scope_name: str):
-        """`tracec.param(...)` -> `_tracec_m.p(site, tracec.param(...))`, keyed by the name it is bound to."""
+        """`tracec.param(...)` -> `_tracec_p(site, tracec.param(...))`, keyed by the name it is bound to."""
         if self.api_name(original.func) != "param":
             return updated
         explicit = _literal(_keyword(original, "name"))
@@ -220,4 +220,4 @@ def wrap(module: cst.Module):
     return MetadataWrapper(module, unsafe_skip_copy=True)
 
 
-__all__ = ["HOOKS", "ModuleInstrumenter", "PRAGMA", "place_header", "tracec_names", "wrap"]
+__all__ = ["ModuleInstrumenter", "PRAGMA", "place_header", "tracec_names", "wrap"]
