@@ -1,0 +1,395 @@
+"""`tracec show`: one self-contained HTML page (inline SVG, CSS and JS, nothing fetched) of a recorded graph.
+
+Layout: one vertical lane per function; nodes keep their id order inside a lane. Ids are topological
+(parents have smaller ids), so giving each node the first row below all of its parents and below the
+previous node of its lane makes every edge point downward while lanes share rows. Every piece of
+recorded text (values, code, names) is user data and goes through `html.escape`; the script never
+builds markup from it."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+
+MAX_DRAWN_NODES = 1500  # a browser stays responsive well past this; beyond it nobody reads the picture
+
+LANE_W, BOX_X, BOX_W = 290, 22, 240       # lane width, box offset inside the lane, box width
+BOX_H, ROW_H, TOP, LEFT = 66, 92, 14, 12  # box height, row pitch, space above the first row, page margin
+FAR_ROWS = 4    # edges spanning more rows than this are drawn faint until their node is hovered
+HEADER_H = 18                              # coloured band at the top of a box
+CODE_CHARS, HEAD_CHARS = 34, 30            # what fits a line of the box at the fonts below
+
+KINDS = {  # kind -> (band colour, box fill, label in the legend)
+    "param": ("#c77c02", "#fff6dc", "param (trainable)"),
+    "input": ("#2e7d32", "#eaf5ea", "input"),
+    "op": ("#546e7a", "#ffffff", "operation"),
+    "control": ("#7b1fa2", "#f5eafa", "control (condition)"),
+    "return": ("#1565c0", "#e8f0fc", "return"),
+    "error": ("#d32f2f", "#ffe5e5", "error"),
+}
+UNKNOWN_KIND = ("#757575", "#f4f4f4", "other")
+DATA_COLOUR, CONTROL_COLOUR = "#37474f", "#8e24aa"
+
+
+class GraphFileError(ValueError):
+    """A graph file that cannot be shown; the message is one line naming the file."""
+
+
+def write_html(graph_path: str, out_path: str) -> None:
+    """Read a graph JSON written by `tracec run --graph` and write its HTML view atomically."""
+    hint = "pass a file written by `tracec run --graph FILE`"
+    try:
+        with open(graph_path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise GraphFileError(f"{graph_path}: cannot read graph file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise GraphFileError(f"{graph_path}: not a tracec graph (not UTF-8 text); {hint}") from None
+    try:
+        graph = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GraphFileError(f"{graph_path}:{exc.lineno}: not a tracec graph (invalid JSON: {exc.msg}); "
+                             f"{hint}") from None
+    try:
+        page = render_html(graph, title=os.path.basename(graph_path))
+    except ValueError as exc:
+        raise GraphFileError(f"{graph_path}: {exc}; {hint}") from None
+    _write_atomically(out_path, page)
+
+
+def render_html(graph: dict, *, title: str | None = None, max_nodes: int = MAX_DRAWN_NODES) -> str:
+    """The whole page as a string. Raises ValueError when `graph` is not a version-1 tracec graph."""
+    nodes = _checked_nodes(graph)
+    drawn = nodes[:max_nodes]  # a prefix in id order is closed under parents: no dangling edges
+    lanes, places = _layout(drawn)
+    params = {p.get("node"): p for p in graph.get("params") or [] if isinstance(p, dict)}
+    outputs = set(graph.get("outputs") or [])
+    feedback: dict[object, list[dict]] = {}
+    for fb in graph.get("feedback") or []:
+        if isinstance(fb, dict):
+            feedback.setdefault(fb.get("node"), []).append(fb)
+
+    edges = _edges_svg(drawn, places)
+    boxes = [_node_svg(n, places[n["id"]], params.get(n["id"]), n["id"] in outputs, feedback.get(n["id"], []))
+             for n in drawn]
+    rows = max((row for _, row in places.values()), default=-1) + 1
+    width = LEFT * 2 + max(len(lanes), 1) * LANE_W
+    height = TOP + rows * ROW_H
+    lane_svg = [_lane_svg(i, height) for i in range(len(lanes))]
+    # Lane titles are HTML so they can stick to the top of the scrolling canvas.
+    titles = "".join(f'<div title="{_esc(name)}">{_esc(_short(name, 38))}</div>' for name in lanes)
+
+    notes = []
+    if len(nodes) > len(drawn):
+        hidden_errors = [n for n in nodes[len(drawn):] if n.get("kind") == "error"]
+        extra = ""
+        if hidden_errors:  # the usual reason to open a graph: say where the errors are even if not drawn
+            first = "; ".join(f"#{n['id']} {_error_label(n)} at {n.get('file') or '?'}:{n.get('line') or '?'}"
+                              for n in hidden_errors[:3])
+            extra = f", including {len(hidden_errors)} error node(s): {first}" + ("; …" if len(hidden_errors) > 3
+                                                                                    else "")
+        notes.append(f"Showing the first {len(drawn)} of {len(nodes)} nodes; {len(nodes) - len(drawn)} later "
+                     f"nodes are not drawn{extra}.")
+    if graph.get("truncated"):
+        notes.append("The recording itself was truncated (node cap reached): later statements were not recorded.")
+    if not nodes:
+        notes.append("This graph has no nodes: nothing traced ran while recording.")
+
+    functions = len({str(n.get("function") or "?") for n in nodes})
+    stats = (f"{len(nodes)} nodes · {functions} function(s) · {sum(len(_links(n, 'parents')) for n in nodes)} "
+             f"data edges · {sum(len(_links(n, 'control')) for n in nodes)} control edges · "
+             f"{sum(1 for n in nodes if n.get('kind') == 'error')} error(s)")
+    page_title = f"tracec graph — {title}" if title else "tracec graph"
+    svg = (f'<svg id="graph" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           f'role="img" aria-label="execution graph">{_MARKERS}<g class="lanes">{"".join(lane_svg)}</g>'
+           f'<g class="edges">{"".join(edges)}</g><g class="nodes">{"".join(boxes)}</g></svg>')
+    return _PAGE.format(
+        title=_esc(page_title), stats=_esc(stats), legend=_legend(), lanes=titles, width=width,
+        notes="".join(f'<p class="note">{_esc(n)}</p>' for n in notes),
+        svg=svg, css=_CSS, js=_JS)
+
+
+def _checked_nodes(graph: object) -> list[dict]:
+    if not isinstance(graph, dict):
+        raise ValueError(f"not a tracec graph (top level is a JSON {type(graph).__name__}, expected an object)")
+    if graph.get("version") != 1:
+        raise ValueError(f"not a version-1 tracec graph (version is {graph.get('version')!r})")
+    nodes = graph.get("nodes")
+    if not isinstance(nodes, list):
+        raise ValueError("not a version-1 tracec graph ('nodes' is missing or not a list)")
+    seen = set()
+    for i, node in enumerate(nodes):
+        nid = node.get("id") if isinstance(node, dict) else None
+        if not isinstance(nid, int) or isinstance(nid, bool) or nid in seen:
+            raise ValueError(f"not a version-1 tracec graph (nodes[{i}] has no unique integer 'id')")
+        seen.add(nid)
+    return sorted(nodes, key=lambda n: n["id"])
+
+
+def _links(node: dict, key: str) -> list[int]:
+    links = node.get(key)
+    return [p for p in links if isinstance(p, int)] if isinstance(links, list) else []
+
+
+def _layout(nodes: list[dict]) -> tuple[list[str], dict[int, tuple[int, int]]]:
+    """Lanes in order of first appearance; node id -> (lane index, row)."""
+    lanes: dict[str, int] = {}
+    lane_next_row: list[int] = []
+    places: dict[int, tuple[int, int]] = {}
+    for node in nodes:
+        function = str(node.get("function") or "?")
+        if function not in lanes:
+            lanes[function] = len(lanes)
+            lane_next_row.append(0)
+        lane = lanes[function]
+        row = lane_next_row[lane]
+        for pid in _links(node, "parents") + _links(node, "control"):
+            if pid in places:
+                row = max(row, places[pid][1] + 1)
+        places[node["id"]] = (lane, row)
+        lane_next_row[lane] = row + 1
+    # Lanes holding only parameters (module-level constants) go first: they feed everything else.
+    only_params = {lane for lane in range(len(lanes))}
+    for node in nodes:
+        if node.get("kind") != "param":
+            only_params.discard(places[node["id"]][0])
+    order = sorted(range(len(lanes)), key=lambda lane: (lane not in only_params, lane))
+    new_index = {old: new for new, old in enumerate(order)}
+    names = list(lanes)
+    return [names[old] for old in order], {nid: (new_index[lane], row) for nid, (lane, row) in places.items()}
+
+
+def _box_xy(place: tuple[int, int]) -> tuple[int, int]:
+    lane, row = place
+    return LEFT + lane * LANE_W + BOX_X, TOP + row * ROW_H
+
+
+def _edge_path(src: tuple[int, int], dst: tuple[int, int], kind: str, slot: int) -> str:
+    """Routes stay out of boxes: rows of boxes are separated by empty bands and lanes by empty gutters.
+    Next-row edges cross the band between the rows; same-lane edges skipping rows bend around the boxes
+    in between (control on the left, data on the right); longer cross-lane edges leave by the side, run
+    down the gutter and along the band above the child. `slot` (the parent's id) picks one of a few parallel tracks."""
+    (sx, sy), (dx, dy) = _box_xy(src), _box_xy(dst)
+    shift = 16 if kind == "control" else 0  # control edges meet boxes off-centre: no overlap with data
+    gap = dst[1] - src[1]
+    if src[0] == dst[0] and (kind == "control" or gap > 1):
+        y1, y2 = sy + BOX_H / 2 + shift, dy + BOX_H / 2 - shift / 2
+        if kind == "control":
+            cx = sx - min(14 + 3 * gap + 2 * (slot % 3), BOX_X + 2)
+            return f"M{sx},{y1} C{cx},{y1} {cx},{y2} {dx - 3},{y2}"
+        cx = sx + BOX_W + min(14 + 3 * gap + 2 * (slot % 3), LANE_W - BOX_X - BOX_W + 2)
+        return f"M{sx + BOX_W},{y1} C{cx},{y1} {cx},{y2} {dx + BOX_W + 3},{y2}"
+    xt, yt = dx + BOX_W / 2 + shift, dy - 3
+    if gap == 1:
+        x1, y1 = sx + BOX_W / 2 + shift, sy + BOX_H
+        bend = (yt - y1) * 0.6
+        return f"M{x1},{y1} C{x1},{y1 + bend} {xt},{yt - bend} {xt},{yt}"
+    # Edges from one parent share one exit and one gutter track (a trunk with branches, not a bundle of
+    # parallel lines); different parents get different tracks.
+    right = dst[0] > src[0]
+    step = 1 if right else -1
+    x1, y1 = (sx + BOX_W if right else sx), sy + BOX_H / 2 + shift
+    gx = LEFT + (src[0] + (1 if right else 0)) * LANE_W + step * (4 * (slot % 4) - 6)
+    ym, r = dy - (ROW_H - BOX_H) / 2 + 3 * (slot % 3) - 3, 6
+    turn = 1 if xt > gx else -1
+    return (f"M{x1},{y1} H{gx - step * r} Q{gx},{y1} {gx},{y1 + r} V{ym - r} Q{gx},{ym} {gx + turn * r},{ym} "
+            f"H{xt - turn * r} Q{xt},{ym} {xt},{ym + r} V{yt}")
+
+
+def _edges_svg(nodes: list[dict], places: dict) -> list[str]:
+    out = []
+    for node in nodes:
+        dst = node["id"]
+        for kind, key in (("data", "parents"), ("control", "control")):
+            for src in _links(node, key):
+                if src not in places:
+                    continue  # a parent outside the drawn prefix or a malformed link: nothing to point at
+                path = _edge_path(places[src], places[dst], kind, slot=src)
+                far = " far" if places[dst][1] - places[src][1] > FAR_ROWS else ""
+                out.append(f'<path class="edge {kind}{far}" data-from="{src}" data-to="{dst}" d="{path}" '
+                           f'marker-end="url(#arrow-{kind})"/>')
+    return out
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())  # one line in the box; the tooltip keeps the original
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _node_svg(node: dict, place: tuple[int, int], param: dict | None, is_output: bool,
+              feedback: list[dict]) -> str:
+    nid, kind = node["id"], str(node.get("kind") or "?")
+    band, fill, _ = KINDS.get(kind, UNKNOWN_KIND)
+    x, y = _box_xy(place)
+    name, code = str(node.get("name") or ""), str(node.get("code") or "")
+    value, where = str(node.get("value", "")), f"{node.get('file') or '?'}:{node.get('line') or '?'}"
+    error = node.get("error") if isinstance(node.get("error"), dict) else None
+    head = kind if name in ("", kind) else f"{kind} {name}"
+    if error:
+        head = _error_label(node)
+    if param:
+        head = f"param {param.get('key') or name}"
+    badges = (" · output" if is_output else "") + (f" ×{node['repeats'] + 1}" if node.get("repeats") else "")
+    value_line = f"{error.get('message', '')}" if error else f"= {value}"
+
+    tip = [f"#{nid} {kind} {name}".rstrip() + (" (output)" if is_output else ""),
+           f"function: {node.get('function') or '?'}", f"at {where}", f"code: {code}", f"value: {value}"]
+    if param:
+        tip.append(f"trainable: {param.get('key')} ({param.get('kind')})")
+    if error:
+        tip.append(f"error: {error.get('type')}: {error.get('message')}")
+        tip.extend(f"  {frame}" for frame in error.get("traceback") or [])
+    if node.get("repeats"):
+        tip.append(f"repeated {node['repeats']} more time(s); later iterations summarised")
+    tip.append("data parents: " + (", ".join(map(str, _links(node, "parents"))) or "none"))
+    tip.append("control parents: " + (", ".join(map(str, _links(node, "control"))) or "none"))
+    for fb in feedback:
+        score = "" if fb.get("score") is None else f" (score {fb.get('score')})"
+        tip.append(f"feedback{score}: {fb.get('text')}")
+
+    classes = f"node kind-{_esc(kind)}" + (" output" if is_output else "") + (" trainable" if param else "")
+    return (f'<g class="{classes}" data-id="{nid}" tabindex="0"><title>{_esc(chr(10).join(tip))}</title>'
+            f'<rect class="box" x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
+            f'fill="{fill}" stroke="{band}"/>'
+            f'<path d="M{x},{y + HEADER_H} v{6 - HEADER_H} a6,6 0 0 1 6,-6 h{BOX_W - 12} a6,6 0 0 1 6,6 '
+            f'v{HEADER_H - 6} z" fill="{band}"/>'
+            f'<text class="head" x="{x + 7}" y="{y + 13}">{_esc(_short(head, HEAD_CHARS - len(badges)))}'
+            f'<tspan class="badge">{_esc(badges)}</tspan></text>'
+            f'<text class="nid" x="{x + BOX_W - 6}" y="{y + 13}">#{nid}</text>'
+            f'<text class="code" x="{x + 7}" y="{y + 32}">{_esc(_short(code, CODE_CHARS))}</text>'
+            f'<text class="value" x="{x + 7}" y="{y + 47}">{_esc(_short(value_line, CODE_CHARS))}</text>'
+            f'<text class="where" x="{x + 7}" y="{y + 61}">{_esc(_short(where, CODE_CHARS + 4))}</text></g>')
+
+
+def _error_label(node: dict) -> str:
+    error = node.get("error") if isinstance(node.get("error"), dict) else {}
+    etype, name = str(error.get("type") or ""), str(node.get("name") or "")
+    return f"error {etype}".rstrip() + (f" in {name}" if name and name != etype else "")
+
+
+def _lane_svg(index: int, height: int) -> str:
+    return f'<rect class="lane" x="{LEFT + index * LANE_W + 4}" y="-8" width="{LANE_W - 8}" height="{height}" rx="8"/>'
+
+
+def _legend() -> str:
+    kinds = "".join(f'<span class="key"><i style="background:{band}"></i>{label}</span>'
+                    for band, _, label in KINDS.values())
+    edges = "".join(f'<span class="key"><svg width="34" height="10"><line x1="1" y1="5" x2="33" y2="5" '
+                    f'class="edge {k}"/></svg>{label}</span>'
+                    for k, label in (("data", "data edge (value used)"), ("control", "control edge (ran under)")))
+    return kinds + edges
+
+
+def _esc(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tracec-show-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+_MARKERS = "<defs>" + "".join(
+    f'<marker id="arrow-{kind}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+    f'orient="auto-start-reverse"><path d="M0,1 L10,5 L0,9 z" fill="{colour}"/></marker>'
+    for kind, colour in (("data", DATA_COLOUR), ("control", CONTROL_COLOUR))) + "</defs>"
+
+_CSS = f"""
+html, body {{ height: 100%; }}
+body {{ display: flex; flex-direction: column; margin: 0; font: 13px/1.4 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #222;
+       background: #fafafa; }}
+header {{ flex: none; background: #fff; border-bottom: 1px solid #ddd;
+         padding: 8px 16px; }}
+h1 {{ font-size: 16px; margin: 0 12px 0 0; display: inline; }}
+.stats {{ color: #555; }}
+.legend {{ margin-top: 6px; display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: center; }}
+.key i {{ display: inline-block; width: 12px; height: 12px; border-radius: 3px; margin-right: 5px;
+         vertical-align: -1px; }}
+.key svg {{ vertical-align: middle; margin-right: 5px; }}
+.note {{ margin: 6px 0 0; padding: 4px 8px; background: #fff3cd; border: 1px solid #e0c36a; border-radius: 4px; }}
+#canvas {{ flex: 1; overflow: auto; }}
+.lane {{ fill: #f0f2f5; stroke: #dde1e6; }}
+#lanes {{ position: sticky; top: 0; z-index: 1; display: flex; padding: 0 {LEFT}px; box-sizing: border-box; }}
+#lanes div {{ flex: none; width: {LANE_W - 8}px; margin: 0 4px; padding: 6px 0 4px; text-align: center;
+             font-weight: bold; background: #e3e7ec; border-radius: 0 0 8px 8px; overflow: hidden;
+             white-space: nowrap; text-overflow: ellipsis; }}
+#graph {{ display: block; }}
+.edge {{ fill: none; stroke-width: 1.5; opacity: .8; }}
+.edge.data {{ stroke: {DATA_COLOUR}; }}
+.edge.control {{ stroke: {CONTROL_COLOUR}; stroke-dasharray: 6 4; }}
+.edge.far {{ opacity: .3; }}
+#graph.focus .edge {{ opacity: .12; }}
+#graph.focus .edge.hl {{ opacity: 1; stroke-width: 2.5; }}
+.node {{ cursor: pointer; }}
+.node .box {{ stroke-width: 1.5; }}
+.node.kind-error .box {{ stroke-width: 3; }}
+.node.trainable .box {{ stroke-width: 2.5; stroke-dasharray: 5 2; }}
+.node.output .box {{ stroke-width: 2.5; }}
+.node.selected .box {{ stroke: #000; stroke-width: 3; }}
+.node text {{ font-size: 11px; fill: #222; }}
+.node .head {{ fill: #fff; font-weight: bold; }}
+.node .nid {{ fill: #fff; text-anchor: end; opacity: .85; }}
+.node .code {{ font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; }}
+.node .value {{ font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; fill: #0d47a1; }}
+.node.kind-error .value {{ fill: #b71c1c; font-weight: bold; }}
+.node .where {{ fill: #777; font-size: 10px; }}
+#details {{ position: fixed; right: 12px; bottom: 12px; max-width: 46em; max-height: 45vh; overflow: auto;
+           margin: 0; padding: 8px 10px; background: #fff; border: 1px solid #999; border-radius: 6px;
+           box-shadow: 0 2px 8px rgba(0,0,0,.2); font: 12px/1.35 "DejaVu Sans Mono", monospace;
+           white-space: pre-wrap; }}
+"""
+
+# Only textContent and classList: recorded text never becomes markup.
+_JS = """
+(function () {
+  var svg = document.getElementById('graph'), panel = document.getElementById('details');
+  var pinned = null;
+  function focus(id) {
+    svg.classList.toggle('focus', id !== null);
+    svg.querySelectorAll('.edge').forEach(function (e) {
+      e.classList.toggle('hl', id !== null && (e.dataset.from === id || e.dataset.to === id));
+    });
+  }
+  svg.querySelectorAll('.node').forEach(function (n) {
+    n.addEventListener('mouseenter', function () { if (pinned === null) focus(n.dataset.id); });
+    n.addEventListener('mouseleave', function () { if (pinned === null) focus(null); });
+    n.addEventListener('click', function (ev) {
+      ev.stopPropagation();
+      if (pinned) pinned.classList.remove('selected');
+      pinned = n; n.classList.add('selected'); focus(n.dataset.id);
+      panel.textContent = n.querySelector('title').textContent;
+      panel.hidden = false;
+    });
+  });
+  document.addEventListener('click', function () {
+    if (pinned) pinned.classList.remove('selected');
+    pinned = null; focus(null); panel.hidden = true;
+  });
+})();
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style></head>
+<body>
+<header><h1>{title}</h1><span class="stats">{stats}</span>
+<div class="legend">{legend}<span class="hint">hover a node for its value; click to pin details</span></div>
+{notes}</header>
+<div id="canvas"><div id="lanes" style="width:{width}px">{lanes}</div>{svg}</div>
+<pre id="details" hidden></pre>
+<script>{js}</script>
+</body></html>
+"""
