@@ -257,9 +257,22 @@ def test_bytecode_cache_is_separate_and_validated(tmp_path, isolated_imports, mo
     del sys.modules["cached"]
     assert load("cached", tmp_path).f(6) == 6
 
-    # Editing the source invalidates the cache.
+    # Editing the source invalidates the cache ...
     source.write_text(source.read_text() + "\nEXTRA = 1\n")
     del sys.modules["cached"]
+    with pytest.raises(AssertionError, match="re-instrumented"):
+        load("cached", tmp_path)
+    source.write_text(source.read_text().replace("\nEXTRA = 1\n", ""))
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    assert load("cached", tmp_path).f(7) == 7
+    sys.modules.pop("cached")
+
+    # ... and so does another tracec build (an editable install whose transform changed).
+    monkeypatch.setattr(importhook, "compile_project_source", fail)
+    assert load("cached", tmp_path).f(8) == 8
+    sys.modules.pop("cached")
+    monkeypatch.setattr(importhook, "tracec_fingerprint", lambda: b"another build..!")
     with pytest.raises(AssertionError, match="re-instrumented"):
         load("cached", tmp_path)
 

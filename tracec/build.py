@@ -24,6 +24,7 @@ from typing import TextIO
 from tracec.importhook import (
     find_project_root,
     module_name_for_file,
+    tracec_fingerprint,
     tracec_version,
     write_atomic,
 )
@@ -213,6 +214,9 @@ class Builder:
         self.stdout, self.stderr = stdout, stderr
         self.cache = BuildCache(root)
         self.version = tracec_version()
+        mode = "all" if all_functions else "annotated"
+        # The cache key: tracec build (version + its source files), mode, then path and content.
+        self.fingerprint = tracec_fingerprint() + f"\0{BUILD_FORMAT}\0{mode}\0".encode()
 
     def run(self, files: list[Path]) -> int:
         items = [self._item(path) for path in files]
@@ -245,8 +249,7 @@ class Builder:
         except OSError as exc:
             item.status, item.message = "error", f"{item.rel}:1:0: cannot read: {exc.strerror}"
             return True
-        mode = "all" if self.all_functions else "annotated"
-        item.key = _sha(f"{self.version}\0{BUILD_FORMAT}\0{mode}\0{item.rel}\0{item.module}\0".encode() + item.data)
+        item.key = _sha(self.fingerprint + f"{item.rel}\0{item.module}\0".encode() + item.data)
         entry = {} if self.mode == "diff" else self.cache.load(item.rel, self.all_functions)
         if entry.get("key") == item.key:
             if entry.get("error"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import importlib.machinery
 import importlib.util
 import marshal
@@ -46,6 +47,21 @@ def tracec_version() -> str:
         import tracec
 
         return getattr(tracec, "__version__", "0+unknown")
+
+
+@functools.lru_cache(maxsize=1)
+def tracec_fingerprint() -> bytes:
+    """16 bytes identifying this tracec build: its version and the state of its source files.
+
+    Instrumented output depends on the transform and the runtime it calls; an editable install
+    changes both without changing the version, so caches must be keyed on the files too.
+    """
+    digest = hashlib.sha256(tracec_version().encode())
+    for folder in _tracec_dirs():
+        for path in sorted(Path(folder).rglob("*.py")):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(folder)}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
+    return digest.digest()[:16]
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -236,7 +252,7 @@ class TracecLoader(importlib.machinery.SourceFileLoader):
         source_path = self.get_filename(fullname)
         cache_path = tracec_cache_path(source_path, self.all_functions)
         stat = os.stat(source_path)
-        stamp = _CACHE_MAGIC + _STAMP.pack(stat.st_mtime_ns, stat.st_size)
+        stamp = _CACHE_MAGIC + tracec_fingerprint() + _STAMP.pack(stat.st_mtime_ns, stat.st_size)
         if cache_path is not None:
             cached = self._read_cache(cache_path, stamp)
             if cached is not None:
