@@ -208,6 +208,17 @@ def test_header_goes_on_an_existing_line(source, expected_first_lines):
     assert len(lines) == len(source.splitlines())
 
 
+def test_header_can_ride_on_the_first_expression_the_module_evaluates():
+    source = 'def f(x):\n    return x\nif __name__ == "__main__":\n    print(f(3))\n'
+    result = instrument_source(source, path="m.py", module="m", all_functions=True)
+    assert result.header_placed
+    assert result.code.splitlines()[2].startswith("if (_tracec_m := __import__('tracec.runtime'")
+    assert result.code.splitlines()[2].endswith(' and (__name__ == "__main__"):')
+    namespace = {"__name__": "m"}
+    exec(compile(result.code, "m.py", "exec"), namespace)
+    assert namespace["f"](2) == 2
+
+
 def test_header_that_has_no_line_is_reported_not_forced():
     result = instrument_source("def f(x):\n    return x\n", path="m.py", module="m", all_functions=True)
     assert not result.header_placed

@@ -60,10 +60,11 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     new_tree = wrapper.visit(visitor)
     if not visitor.functions and not visitor.params:
         return InstrumentResult(path, source, source, None, 0, "", False)
-    header = (f"import tracec.runtime as _tracec_rt; {'_tracec_m'} = _tracec_rt.module({module!r}, {path!r}, "
-              f"globals(), {tuple(visitor.functions)!r}, {tuple(visitor.statements)!r}, "
-              f"{tuple(visitor.params)!r})")
-    new_tree, placed = place_header(new_tree, header)
+    tables = (f"{module!r}, {path!r}, globals(), {tuple(visitor.functions)!r}, {tuple(visitor.statements)!r}, "
+              f"{tuple(visitor.params)!r}")
+    header = f"import tracec.runtime as _tracec_rt; _tracec_m = _tracec_rt.module({tables})"
+    expression = f"(_tracec_m := __import__('tracec.runtime', fromlist=['module']).module({tables}))"
+    new_tree, placed = place_header(new_tree, header, expression)
     return InstrumentResult(path, source, new_tree.code, None, len(visitor.functions), header, placed)
 
 

@@ -162,9 +162,10 @@ class ModuleInstrumenter(cst.CSTTransformer):
         return True
 
 
-def place_header(module: cst.Module, header: str) -> tuple[cst.Module, bool]:
+def place_header(module: cst.Module, header: str, header_expression: str) -> tuple[cst.Module, bool]:
     """Put the header on an existing line: after the docstring and `from __future__` imports, or in front
-    of the first simple statement, or on a blank/comment line before the first statement."""
+    of the first simple statement, or on a blank/comment line before the first statement, or, as an
+    assignment expression, into the first expression the module evaluates at import."""
     header_line = cst.parse_statement(header)
     body = list(module.body)
     if not body:
@@ -198,7 +199,11 @@ def place_header(module: cst.Module, header: str) -> tuple[cst.Module, bool]:
                 body[i] = stmt.with_changes(body=[*header_line.body, *stmt.body])
                 return module.with_changes(body=body), True
             if not isinstance(stmt, cst.FunctionDef) or stmt.decorators:
-                break
+                placed = _header_in_expression(stmt, cst.parse_expression(header_expression))
+                if placed is None:
+                    break
+                body[i] = placed
+                return module.with_changes(body=body), True
         return module, False
     spare = spare_from.pop()
     new_line = header_line.with_changes(
@@ -210,6 +215,30 @@ def place_header(module: cst.Module, header: str) -> tuple[cst.Module, bool]:
         return module.with_changes(header=header_lines, body=[new_line, *body]), True
     body[0] = first.with_changes(leading_lines=[])
     return module.with_changes(body=[new_line.with_changes(leading_lines=leading), *body]), True
+
+
+def _header_in_expression(stmt: cst.BaseStatement, header: cst.BaseExpression):
+    """`if test:` -> `if (_tracec_m := ...) and (test):`; the hooks object is truthy, so the
+    statement sees its own expression's value. Also decorators, loop iterables, `with` and `match`."""
+    def first(expr):
+        return cst.BooleanOperation(header, cst.And(), expr.with_changes(
+            lpar=expr.lpar or [cst.LeftParen()], rpar=expr.rpar or [cst.RightParen()]))
+
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.decorators:
+        decorators = list(stmt.decorators)
+        decorators[0] = decorators[0].with_changes(decorator=first(decorators[0].decorator))
+        return stmt.with_changes(decorators=decorators)
+    if isinstance(stmt, (cst.If, cst.While)):
+        return stmt.with_changes(test=first(stmt.test))
+    if isinstance(stmt, cst.For):
+        return stmt.with_changes(iter=first(stmt.iter))
+    if isinstance(stmt, cst.With):
+        items = list(stmt.items)
+        items[0] = items[0].with_changes(item=first(items[0].item))
+        return stmt.with_changes(items=items)
+    if isinstance(stmt, cst.Match):
+        return stmt.with_changes(subject=first(stmt.subject))
+    return None
 
 
 def _special(line: cst.EmptyLine) -> bool:
