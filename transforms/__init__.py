@@ -56,7 +56,7 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     positions = wrapper.resolve(PositionProvider)
     visitor = ModuleInstrumenter(module, all_functions or bool(PRAGMA.search(source)), tracec_names(tree))
     tables = (visitor.functions, visitor.statements)
-    visitor.rewriter = FunctionRewriter(tree, positions, tables, visitor.param_site)
+    visitor.rewriter = FunctionRewriter(tree, positions, tables, visitor.param_site, visitor.annotation)
     new_tree = wrapper.visit(visitor)
     if not visitor.functions and not visitor.params:
         return InstrumentResult(path, source, source, None, 0, "", False)

@@ -56,11 +56,12 @@ class Scope:
 class FunctionRewriter:
     """Rewrites one traced function (and the functions nested in it) and fills the static tables."""
 
-    def __init__(self, module: cst.Module, positions, tables, param_rewriter) -> None:
+    def __init__(self, module: cst.Module, positions, tables, param_rewriter, annotation) -> None:
         self.module = module
         self.positions = positions
         self.functions, self.statements = tables
         self.param_rewriter = param_rewriter
+        self.annotation = annotation   # FunctionDef -> (traced, trainable, doc) from its decorators
 
     # -- tables -----------------------------------------------------------------------------------
     def _code(self, node: cst.CSTNode) -> str:
@@ -93,13 +94,17 @@ class FunctionRewriter:
                                tuple(declared[0]), tuple(declared[1]), outer, header)
         return node.with_changes(body=body)
 
+    def nested_function(self, node: cst.FunctionDef, qualname: str, scope: Scope) -> cst.FunctionDef:
+        _, trainable, doc = self.annotation(node)
+        return self.function(node, qualname, scope.fid, trainable, doc)
+
     def nested_definitions(self, node: cst.ClassDef, scope: Scope) -> cst.ClassDef:
         """Methods of a class defined inside a traced function are traced too."""
         prefix = f"{scope.qualname}.<locals>.{node.name.value}"
 
         def visit(stmt):
             if isinstance(stmt, cst.FunctionDef):
-                return self.function(stmt, f"{prefix}.{stmt.name.value}", scope.fid, False, None)
+                return self.nested_function(stmt, f"{prefix}.{stmt.name.value}", scope)
             return stmt
 
         if isinstance(node.body, cst.IndentedBlock):
@@ -145,7 +150,7 @@ class FunctionRewriter:
             cases = [case.with_changes(body=self.block(case.body, inner)) for case in stmt.cases]
             return stmt.with_changes(subject=hook_call("c", sid, self.expression(stmt.subject, scope)), cases=cases)
         if isinstance(stmt, cst.FunctionDef):
-            return self.function(stmt, f"{scope.qualname}.<locals>.{stmt.name.value}", scope.fid, False, None)
+            return self.nested_function(stmt, f"{scope.qualname}.<locals>.{stmt.name.value}", scope)
         if isinstance(stmt, cst.ClassDef):
             return self.nested_definitions(stmt, scope)
         return stmt
