@@ -1,0 +1,395 @@
+"""Property test of the tracec transform: programs instrumented with `--all` behave exactly like the originals.
+
+Generated programs (tests/program_gen.py) and hand-written tricky ones are instrumented with
+all_functions=True; the result must compile and keep the line count, and running it with recording off and
+with whole-process recording on (TRACEC_RECORD=1, TRACEC_GRAPH=file) must give the same stdout, stderr,
+exception and exit status as the plain program; the recorded graph must be valid. The checking machinery
+lives in benchmarks/fuzz_semantics.py, which runs the same check on thousands of programs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+
+import fuzz_semantics as fuzz  # noqa: E402
+import program_gen  # noqa: E402
+
+GENERATED = 150  # small programs; each takes a fraction of a second to instrument
+
+
+def failure_report(outcomes) -> str:
+    failures = [o for o in outcomes if not o.ok]
+    return f"{len(failures)} of {len(outcomes)} programs differ:\n\n" + "\n\n".join(o.describe() for o in failures)
+
+
+def test_generated_programs_behave_the_same_instrumented():
+    programs = []
+    for seed in range(GENERATED):
+        generated = program_gen.generate(seed, small=True)
+        programs.append(fuzz.Program(f"seed {seed} (program_gen.generate({seed}, small=True))",
+                                     generated.source, generated.raises))
+    outcomes = fuzz.check_many(programs, jobs=2, batch=25)
+    assert all(o.ok for o in outcomes), failure_report(outcomes)
+
+
+def test_generator_is_deterministic_and_varied():
+    assert program_gen.generate_program(7) == program_gen.generate_program(7)
+    sources = {program_gen.generate_program(seed) for seed in range(20)}
+    assert len(sources) == 20
+
+
+def test_generator_covers_what_the_transform_rewrites():
+    """Across the seeds the test runs, every construct of the brief shows up in some program."""
+    text = "\n".join(program_gen.generate_program(seed, small=True) for seed in range(GENERATED))
+    constructs = ["nonlocal ", "global TOTAL", "yield from", ".send(", ".throw(", "async def", "asyncio.gather",
+                  "async for", "async with", "@functools.wraps", "@property", "@staticmethod", "@classmethod",
+                  "super().", "match ", "case ", ":=", "lambda", "finally:", "        raise\n", ") from ",
+                  "break", "continue", "while ", "else:", "*rest", "=}", "side(", "from __future__",
+                  '"""', "with tag_cm", "Suppress(", "for x", " for ", "] -= ", ".value += ", "\\\n",
+                  "return -x", "**kw", "sys.exit(", "raise SystemExit"]
+    missing = [c for c in constructs if c not in text]
+    assert not missing, f"no generated program uses {missing}"
+
+
+# Hand-written programs for behaviour the generator is unlikely to hit by chance. Each must print a last line
+# starting with "final"; `raises` names the exception a program raises on purpose at the end.
+TRICKY = {
+    "finally-overrides-return-and-exception": ('''
+        def f(x):
+            try:
+                if x:
+                    raise ValueError(x)
+                return "try"
+            finally:
+                return "finally"
+
+        def g():
+            for i in range(3):
+                try:
+                    raise KeyError(i)
+                finally:
+                    continue
+            return i
+
+        print(f(0), f(1), g())
+        print("final")
+        ''', None),
+    "future-annotations-after-docstring": ('''
+        """Module doc."""
+        from __future__ import annotations
+        import dataclasses
+
+        @dataclasses.dataclass
+        class Point:
+            x: int
+            y: list[int] = dataclasses.field(default_factory=list)
+
+        def area(p: Point, scale: float = 1.0) -> float:
+            """Area doc."""
+            return p.x * len(p.y) * scale
+
+        counter: int = 3
+        print(__doc__, area.__doc__, area.__annotations__, __annotations__)
+        print(Point(2, [1, 2]), area(Point(2, [1, 2])))
+        print("final")
+        ''', None),
+    "fstring-debug-specifiers": ('''
+        def show(x, width=6):
+            y = [x, x + 1]
+            print(f"{x=}", f"{x + 1 = }", f"{x!r:>{width}}", f"{y[0]*2=:+d}", f"{'a' if x else 'b'}")
+            print(f"{f'{x:03d}'}|{len(y)=}")
+            return f"{x}"
+
+        print(show(5), show(0, width=3))
+        print("final")
+        ''', None),
+    "dunders-called-exactly-as-often": ('''
+        class Probe:
+            def __init__(self, n):
+                self.n = n
+            def __bool__(self):
+                print("bool", self.n)
+                return bool(self.n)
+            def __eq__(self, other):
+                print("eq", self.n)
+                return Probe(0)
+            __hash__ = None
+            def __getattr__(self, name):
+                print("getattr", name)
+                raise AttributeError(name)
+            def __repr__(self):
+                raise RuntimeError("repr must not be called")
+            def __iter__(self):
+                print("iter")
+                yield self.n
+
+        def use(p):
+            if p:
+                if p == 3:  # __eq__ returns a Probe: its __bool__ runs once, for the `if`
+                    print("both")
+            q = p or Probe(5)
+            values = [v for v in q]
+            ok = hasattr(p, "missing")
+            return len(values), ok
+
+        print(use(Probe(1)), use(Probe(0)))
+        print("final")
+        ''', None),
+    "generator-protocol": ('''
+        def gen():
+            try:
+                received = yield 1
+                print("received", received)
+                try:
+                    yield 2
+                except ValueError as e:
+                    print("thrown", e)
+                    yield 3
+                return "done"
+            finally:
+                print("cleanup")
+
+        g = gen()
+        print(next(g), g.send("hello"), g.throw(ValueError("boom")))
+        try:
+            next(g)
+        except StopIteration as stop:
+            print("returned", stop.value)
+        h = gen(); next(h); h.close()
+        lazy = (print("lazy", i) or i for i in range(3))
+        print("before consuming")
+        print(sum(lazy))
+        print("final")
+        ''', None),
+    "super-class-cell-and-class-scopes": ('''
+        class Base:
+            def greet(self):
+                return "base"
+
+        class Child(Base):
+            names = ["a", "b"]
+            upper = [n.upper() for n in names]
+            def greet(self):
+                return "child+" + super().greet() + " " + __class__.__name__
+            @classmethod
+            def make(cls):
+                return cls()
+
+        try:
+            class Broken:
+                value = 2
+                doubled = [value * 2 for _ in range(2)]
+        except NameError as e:
+            print("class scope", e)
+        print(Child.make().greet(), Child.upper)
+        print("final")
+        ''', None),
+    "frames-and-locals": ('''
+        import sys
+
+        def callee():
+            return sys._getframe(1).f_code.co_name, sys._getframe().f_lineno
+
+        def caller(a, b=2):
+            c = a + b
+            name, line = callee()
+            return name, line, sorted(locals()), eval("a * c"), sorted(vars())
+
+        print(caller(3))
+        print("final")
+        ''', None),
+    "traceback-lines-and-exception-context": ('''
+        import sys, traceback
+
+        def inner(x):
+            return 10 // x
+
+        def outer(x):
+            try:
+                return inner(x)
+            except ZeroDivisionError:
+                print("in handler", sys.exc_info()[0].__name__)
+                raise KeyError(x)
+
+        try:
+            outer(0)
+        except KeyError as e:
+            frames = [(f.name, f.lineno) for f in traceback.extract_tb(e.__traceback__) if f.filename == "gen.py"]
+            print(frames, type(e.__context__).__name__, e.__cause__, e.__suppress_context__)
+        try:
+            try:
+                raise ValueError("a")
+            except ValueError:
+                raise TypeError("b") from None
+        except TypeError as e:
+            print(type(e.__context__).__name__, e.__suppress_context__)
+        print(sys.exc_info())
+        print("final")
+        ''', None),
+    "deep-recursion-and-recursion-error": ('''
+        import sys
+
+        def depth(n):
+            return 0 if n == 0 else 1 + depth(n - 1)
+
+        def forever(n):
+            return forever(n + 1)
+
+        print(depth(sys.getrecursionlimit() // 2))
+        try:
+            forever(0)
+        except RecursionError:
+            print("recursion error caught")
+        print(depth(50))
+        print("final")
+        ''', None),
+    "async-ordering-cancellation-contextvars": ('''
+        import asyncio, contextvars
+
+        request = contextvars.ContextVar("request", default="none")
+
+        async def worker(name, steps):
+            request.set(name)
+            for i in range(steps):
+                await asyncio.sleep(0)
+                print(name, i, request.get())
+            return name * steps
+
+        async def sleeper():
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                print("cancelled")
+                raise
+
+        async def main():
+            task = asyncio.create_task(sleeper())
+            results = await asyncio.gather(worker("a", 3), worker("b", 2))
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                print("task cancelled", task.cancelled())
+            print(request.get())
+            return results
+
+        print(asyncio.run(main()))
+        print("final")
+        ''', None),
+    "threads-keep-their-own-frames": ('''
+        import threading
+
+        results = {}
+
+        def work(name, n):
+            total = 0
+            for i in range(n):
+                total += i
+            results[name] = total
+
+        threads = [threading.Thread(target=work, args=(f"t{i}", 200 * i)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(sorted(results.items()))
+        print("final")
+        ''', None),
+    "one-line-compound-statements-and-semicolons": ('''
+        def f(n):
+            total = 0; count = 0
+            if n > 2: total += 1; count += 1
+            while n > 0: n -= 1; total += n
+            for i in range(3): total += i; count += 1
+            class Inner: value = total
+            def g(): return Inner.value
+            try: x = 1 // n
+            except ZeroDivisionError: x = -1
+            return g(), count, x
+
+        print(f(5), f(0))
+        print("final")
+        ''', None),
+    "parameters-and-star-expressions": ('''
+        import inspect
+
+        def f(a, /, b, *args, c, d=4, **kwargs):
+            first, *middle, last = [a, b, *args, c]
+            return first, middle, last, {**kwargs, "d": d}
+
+        print(f(1, 2, 3, c=5, z=6), inspect.signature(f), f.__defaults__, f.__kwdefaults__)
+        print(*[1, 2], *range(2), sep=",")
+        print("final")
+        ''', None),
+    "globals-del-and-nonlocal-chains": ('''
+        state = 1
+
+        def drop():
+            global state
+            del state
+
+        def outer():
+            a = 0
+            def middle():
+                def inner():
+                    nonlocal a
+                    a += 10
+                    return a
+                nonlocal a
+                a += 1
+                return inner()
+            return middle(), a
+
+        print(outer())
+        drop()
+        try:
+            print(state)
+        except NameError as e:
+            print("deleted", e)
+        print(sorted(k for k in globals() if not k.startswith("_")))
+        print("final")
+        ''', None),
+    "stderr-and-exit-status": ('''
+        import sys
+
+        def fail(code):
+            print("to stderr", file=sys.stderr)
+            sys.exit(code)
+
+        print("final")
+        fail(3)
+        ''', "SystemExit"),
+    "uncaught-exception-from-nested-calls": ('''
+        class Custom(Exception):
+            pass
+
+        def level3():
+            raise Custom("deep", 3)
+
+        def level2():
+            with open(__import__("os").devnull) as fh:
+                return level3()
+
+        def level1():
+            try:
+                level2()
+            finally:
+                Custom.seen = True
+
+        print("final")
+        level1()
+        ''', "Custom"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_tricky_program_behaves_the_same_instrumented(name):
+    source, raises = TRICKY[name]
+    outcome = fuzz.check_programs([fuzz.Program(name, textwrap.dedent(source).lstrip("\n"), raises)])[0]
+    assert outcome.ok, outcome.describe()
