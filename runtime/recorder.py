@@ -56,13 +56,12 @@ class Recorder(Graph):
     # -- nodes ------------------------------------------------------------------------------------
     def _add(self, kind, name, code, value, file, line, function, parents, control, error=None):
         text = value if kind == "param" and isinstance(value, _Text) else preview(value)
+        parents, control = _edges(parents), _edges(control)
         with self._lock:
             nid = len(self.nodes)
             if nid >= self.max_nodes:
                 self.truncated = True
                 return None
-            parents = sorted({p for p in parents if p is not None})
-            control = sorted({c for c in control if c is not None})
             self.nodes.append(Node(nid, kind, name, code, text, file, line, function, parents, control, error))
         return nid
 
@@ -327,6 +326,12 @@ class Recorder(Graph):
                 if not fr.done and not fr.suspends:
                     self._implicit_return(fr)
         self._open_top.clear()
+
+
+def _edges(ids) -> list:
+    """Sorted distinct node ids, without the None of names no node wrote."""
+    ids = [i for i in ids if i is not None]
+    return sorted(set(ids)) if len(ids) > 1 else ids
 
 
 class _Text(str):
