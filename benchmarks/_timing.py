@@ -1,0 +1,143 @@
+"""Shared helpers for the benchmarks: median-of-repeats timing, tables, JSON results.
+
+Every benchmark compares against a baseline measured in the same process and the same run, so the ratios
+stay meaningful on a noisy or shared machine even when the absolute numbers drift."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(HERE, "results")
+
+
+@dataclass
+class Timing:
+    """Seconds per call: the median over `repeat` samples, each the mean of `number` back-to-back calls."""
+    median: float
+    samples: list[float] = field(default_factory=list)
+    number: int = 1
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median: how noisy the samples were."""
+        if not self.samples or self.median == 0:
+            return 0.0
+        return (max(self.samples) - min(self.samples)) / self.median
+
+    def to_json(self) -> dict:
+        return {"median_s": self.median, "samples_s": self.samples, "calls_per_sample": self.number}
+
+
+def measure(fn: Callable[[], object], *, repeat: int = 7, min_sample_s: float = 0.05,
+            number: int | None = None, setup: Callable[[], object] | None = None) -> Timing:
+    """Median seconds per call of `fn()`.
+
+    `number` calls make one sample; when not given it is chosen (like timeit.autorange) so one sample
+    lasts at least `min_sample_s`, which keeps timer resolution out of the result. `setup` runs before
+    each sample, outside the timed region. The garbage collector stays enabled on purpose: recording
+    allocates, and a benchmark that hides collection would flatter it; a collection before each sample
+    keeps earlier garbage from being charged to the next measurement."""
+    if number is None:
+        number = _autorange(fn, min_sample_s, setup)
+    samples = []
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        gc.collect()
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - start) / number)
+    return Timing(statistics.median(samples), samples, number)
+
+
+def _autorange(fn, min_sample_s, setup) -> int:
+    number = 1
+    while True:
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_sample_s or number >= 1_000_000:
+            return number
+        # Aim a little past the target so the next try usually succeeds.
+        number = max(number * 2, int(number * min_sample_s * 1.2 / max(elapsed, 1e-9)))
+
+
+def time_once(fn: Callable[[], object]) -> tuple[float, object]:
+    """Wall seconds and result of a single call (for work too slow or stateful to repeat in a loop)."""
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def median_once(fn: Callable[[], object], repeat: int = 5) -> tuple[float, list[float], object]:
+    """Median over `repeat` single calls; returns (median, samples, last result)."""
+    samples, result = [], None
+    for _ in range(repeat):
+        elapsed, result = time_once(fn)
+        samples.append(elapsed)
+    return statistics.median(samples), samples, result
+
+
+def fmt_ns(seconds: float) -> str:
+    ns = seconds * 1e9
+    if ns < 10_000:
+        return f"{ns:,.0f} ns"
+    if ns < 10_000_000:
+        return f"{ns / 1e3:,.1f} us"
+    return f"{ns / 1e6:,.1f} ms"
+
+
+def print_table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    """A plain-text table, first column left-aligned, the rest right-aligned."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    print(f"\n{title}")
+    print(line(cells[0]))
+    print("  ".join("-" * w for w in widths))
+    for row in cells[1:]:
+        print(line(row))
+
+
+def environment() -> dict:
+    """What the numbers were measured on, stored next to them."""
+    return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "cpus": os.cpu_count(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def write_results(name: str, data: dict) -> str:
+    """Write benchmarks/results/<name>.json atomically (temp file + os.replace)."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    payload = {"benchmark": name, "environment": environment(), **data}
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=RESULTS_DIR)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    print(f"\nwrote {os.path.relpath(path)}")
+    return path
