@@ -56,8 +56,8 @@ class Item:
     message: str = ""
     functions: int = 0
     parsed: bool = False
-    diff_before: str = ""  # decoded source and instrumented text, for --diff
-    diff_after: str = ""
+    text: str = ""  # decoded source, when it must be instrumented
+    instrumented: str = ""  # instrumented text, for --diff
 
 
 def _is_under(path: Path, folder: Path) -> bool:
@@ -214,9 +214,9 @@ class Builder:
         self.stdout, self.stderr = stdout, stderr
         self.cache = BuildCache(root)
         self.version = tracec_version()
-        mode = "all" if all_functions else "annotated"
+        selection = "all" if all_functions else "annotated"
         # The cache key: tracec build (version + its source files), mode, then path and content.
-        self.fingerprint = tracec_fingerprint() + f"\0{BUILD_FORMAT}\0{mode}\0".encode()
+        self.fingerprint = tracec_fingerprint() + f"\0{BUILD_FORMAT}\0{selection}\0".encode()
 
     def run(self, files: list[Path]) -> int:
         items = [self._item(path) for path in files]
@@ -279,11 +279,11 @@ class Builder:
             else:
                 item.status, item.output = "copied", item.data
             return True
-        item.diff_before = text
+        item.text = text
         return False
 
     def _parse(self, items: list[Item], advance) -> None:
-        jobs = [(item.diff_before, item.rel, item.module, self.all_functions) for item in items]
+        jobs = [(item.text, item.rel, item.module, self.all_functions) for item in items]
         if self.jobs > 1 and len(jobs) >= PARALLEL_MIN_FILES:
             from concurrent.futures import ProcessPoolExecutor
 
@@ -312,14 +312,14 @@ class Builder:
             else:
                 item.status, item.functions = "instrumented", functions
                 item.output = code.encode(item.encoding)
-                item.diff_after = code
+                item.instrumented = code
 
     def _finish(self, items: list[Item]) -> list[tuple[str, Item]]:
         """Write outputs / print diffs / find stale files, by mode."""
         stale = []
         for item in items:
             if "diff" in self.mode and item.status == "instrumented":
-                self.stdout.write(unified_diff(item.rel, item.diff_before, item.diff_after))
+                self.stdout.write(unified_diff(item.rel, item.text, item.instrumented))
             if "check" in self.mode and item.status not in ("error", "internal", "cached"):
                 existing = _read_or_none(item.out)
                 if existing is None:

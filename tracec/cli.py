@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracec",
         description="Trace-style generative optimization as a static source-transformation compiler.",
+        epilog="Exit status: 0 ok, 1 changes or errors found, 2 usage error, 123 internal error; "
+        "`tracec run` exits with the program's own status.",
     )
     parser.add_argument("--version", action="version", version=f"tracec {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
