@@ -344,8 +344,6 @@ class TracecFinder:
 def install(root: str | os.PathLike[str], all_functions: bool = False) -> TracecFinder:
     """Insert a TracecFinder for `root` at sys.meta_path[0] (replacing an earlier one)."""
     uninstall()
-    import tracec.transforms  # noqa: F401 - import before hooking so LibCST is loaded plainly
-
     finder = TracecFinder(root, all_functions)
     sys.meta_path.insert(0, finder)
     return finder
