@@ -262,13 +262,17 @@ def _judge(program: Program, runs: dict, issues: list[str], confirm: bool) -> Ou
     return Outcome(program.name, status, detail, plain_ok(program, runs["plain"]), issues)
 
 
-def check_many(programs: list[Program], jobs: int = 1, batch: int = 20) -> list[Outcome]:
-    """check_programs over batches, `jobs` batches at a time in separate processes."""
+def check_many(programs: list[Program], jobs: int = 1, batch: int = 20, progress=None) -> list[Outcome]:
+    """check_programs over batches, `jobs` batches at a time in separate processes; `progress(done, total)`
+    is called after each batch."""
     batches = [programs[i:i + batch] for i in range(0, len(programs), batch)]
-    if jobs <= 1 or len(batches) == 1:
-        return [o for b in batches for o in check_programs(b)]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return [o for outcomes in pool.map(check_programs, batches) for o in outcomes]
+    results: list[Outcome] = []
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for outcomes in pool.map(check_programs, batches):
+            results += outcomes
+            if progress:
+                progress(len(results), len(programs))
+    return results
 
 
 def seed_programs(seeds) -> list[Program]:
@@ -279,8 +283,8 @@ def seed_programs(seeds) -> list[Program]:
     return programs
 
 
-def check_seeds(seeds, jobs: int = 1, batch: int = 20) -> list[Outcome]:
-    return check_many(seed_programs(seeds), jobs=jobs, batch=batch)
+def check_seeds(seeds, jobs: int = 1, batch: int = 20, progress=None) -> list[Outcome]:
+    return check_many(seed_programs(seeds), jobs=jobs, batch=batch, progress=progress)
 
 
 def summarize(outcomes: list[Outcome]) -> dict:
@@ -305,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = range(args.seed_start, args.seed_start + args.count)
     started = time.perf_counter()
-    outcomes = check_seeds(seeds, jobs=args.jobs, batch=args.batch)
+    report = lambda done, total: print(f"checked {done}/{total} programs", file=sys.stderr, flush=True)  # noqa: E731
+    outcomes = check_seeds(seeds, jobs=args.jobs, batch=args.batch, progress=report)
     elapsed = time.perf_counter() - started
     summary = summarize(outcomes)
     for name, value in summary.items():

@@ -385,11 +385,131 @@ TRICKY = {
         print("final")
         level1()
         ''', "Custom"),
+    "await-yield-walrus-inside-fstrings": ('''
+        import asyncio
+
+        async def value(x):
+            await asyncio.sleep(0)
+            return x
+
+        async def agen():
+            for i in range(2):
+                yield i
+
+        async def main():
+            w = 3
+            text = f"{await value(1)} {(y := w * 2)} {(lambda: y)()} {[i async for i in agen()]}"
+            return text, y
+
+        def echo():
+            got = f"{(yield 1)}"
+            yield got
+
+        g = echo()
+        next(g)
+        print(asyncio.run(main()), g.send("sent"))
+        print("final")
+        ''', None),
+    "decorators-defaults-annotations-evaluated-once": ('''
+        def side(tag, value):
+            print("side", tag)
+            return value
+
+        def ident(fn):
+            return fn
+
+        @side("decorator", ident)
+        def f(x=side("default", 1), *, y: side("annotation", int) = side("kwdefault", 2)) -> side("return", int):
+            return x + y
+
+        for i in range(2):
+            def h(z=side("loop default", i)):
+                return z
+            print(h())
+        print(f(), f.__annotations__)
+        print("final")
+        ''', None),
+    "generator-close-and-return-in-finally": ('''
+        def g():
+            try:
+                yield 1
+                yield 2
+            except GeneratorExit:
+                print("exit seen")
+                raise
+            finally:
+                print("generator finally")
+
+        def h():
+            try:
+                yield 1
+            finally:
+                return 5
+
+        x = g()
+        print(next(x))
+        x.close()
+        y = h()
+        next(y)
+        try:
+            y.throw(KeyError("k"))
+        except StopIteration as stop:
+            print("swallowed", stop.value)
+        print("final")
+        ''', None),
+    "bool-eq-hash-raising-values": ('''
+        class Ambiguous:
+            def __bool__(self):
+                raise ValueError("ambiguous truth value")
+            def __eq__(self, other):
+                raise TypeError("no ==")
+            def __hash__(self):
+                raise TypeError("unhashable")
+            def __len__(self):
+                raise RuntimeError("no len")
+            def __iter__(self):
+                raise RuntimeError("no iter")
+
+        def f():
+            a = Ambiguous()
+            b = [a, a]
+            try:
+                if a:
+                    pass
+            except ValueError as e:
+                print("caught", e)
+            return b
+
+        print(len(f()))
+        print("final")
+        ''', None),
+    "crlf-line-endings": ('def f(x):\r\n    if x:\r\n        return 1\r\n    return (\r\n        2\r\n    )\r\n'
+                          'print(f(0), f(1))\r\nprint("final")\r\n', None),
+    "tabs-formfeed-semicolons-no-final-newline": ('import sys\n\x0c\ndef f(x):\n\tif x:\n\t\treturn 1;\n\treturn 2\n'
+                                                  'print(f(0), f(1))\nprint("final")  # no newline', None),
+    "comments-inside-continued-lines": ('''
+        def f(a,  # first
+              b):
+            total = (a +  # plus
+                     b)
+            if (a >
+                    b):  # compare
+                return total
+            return [
+                a,  # item
+                b,
+            ]
+
+        print(f(1, 2), f(3, 2))
+        print("final")
+        ''', None),
 }
 
 
 @pytest.mark.parametrize("name", sorted(TRICKY))
 def test_tricky_program_behaves_the_same_instrumented(name):
     source, raises = TRICKY[name]
-    outcome = fuzz.check_programs([fuzz.Program(name, textwrap.dedent(source).lstrip("\n"), raises)])[0]
+    if source.startswith("\n"):  # written indented inside this file
+        source = textwrap.dedent(source).lstrip("\n")
+    outcome = fuzz.check_programs([fuzz.Program(name, source, raises)])[0]
     assert outcome.ok, outcome.describe()
