@@ -1,6 +1,6 @@
 """Semantics fuzzing of the tracec transform: instrumented programs must behave exactly like plain ones.
 
-    python benchmarks/fuzz_semantics.py --count 2000 [--seed-start N] [--jobs 2] [--batch 20]
+    python benchmarks/fuzz_semantics.py --count 2000 [--seed-start N] [--jobs 2] [--batch 20] [--size small]
 
 Each program from tests/program_gen.py is instrumented with `all_functions=True` (the CLI's `--all`); the
 result must compile and keep the line count. Then the plain program and the instrumented one run in
@@ -275,16 +275,16 @@ def check_many(programs: list[Program], jobs: int = 1, batch: int = 20, progress
     return results
 
 
-def seed_programs(seeds) -> list[Program]:
+def seed_programs(seeds, small: bool = False) -> list[Program]:
     programs = []
     for seed in seeds:
-        generated = program_gen.generate(seed)
-        programs.append(Program(f"seed {seed}", generated.source, generated.raises))
+        generated = program_gen.generate(seed, small=small)
+        programs.append(Program(f"seed {seed}" + (" (small)" if small else ""), generated.source, generated.raises))
     return programs
 
 
-def check_seeds(seeds, jobs: int = 1, batch: int = 20, progress=None) -> list[Outcome]:
-    return check_many(seed_programs(seeds), jobs=jobs, batch=batch, progress=progress)
+def check_seeds(seeds, jobs: int = 1, batch: int = 20, small: bool = False, progress=None) -> list[Outcome]:
+    return check_many(seed_programs(seeds, small), jobs=jobs, batch=batch, progress=progress)
 
 
 def summarize(outcomes: list[Outcome]) -> dict:
@@ -304,13 +304,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-start", type=int, default=0, help="first seed")
     parser.add_argument("--jobs", type=int, default=2, help="batches checked in parallel")
     parser.add_argument("--batch", type=int, default=20, help="programs per worker process")
+    parser.add_argument("--size", choices=("small", "full"), default="full",
+                        help="program size: small programs (1-2 feature templates) instrument ~4x faster")
     args = parser.parse_args(argv)
     from _timing import write_results
 
     seeds = range(args.seed_start, args.seed_start + args.count)
     started = time.perf_counter()
     report = lambda done, total: print(f"checked {done}/{total} programs", file=sys.stderr, flush=True)  # noqa: E731
-    outcomes = check_seeds(seeds, jobs=args.jobs, batch=args.batch, progress=report)
+    outcomes = check_seeds(seeds, jobs=args.jobs, batch=args.batch, small=args.size == "small", progress=report)
     elapsed = time.perf_counter() - started
     summary = summarize(outcomes)
     for name, value in summary.items():
@@ -321,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + outcome.describe())
     if len(failures) > 15:
         print(f"\n... and {len(failures) - 15} more (all in the JSON file)")
-    write_results("fuzz_semantics", {"seed_start": args.seed_start, "count": args.count, "jobs": args.jobs,
+    lines = [len(p.source.splitlines()) for p in seed_programs(seeds[:50], args.size == "small")]
+    write_results("fuzz_semantics", {"seed_start": args.seed_start, "count": args.count, "size": args.size,
+                                     "mean_program_lines_first_50": round(sum(lines) / len(lines)), "jobs": args.jobs,
                                      "batch": args.batch, "seconds": round(elapsed, 1), "summary": summary,
                                      "failures": [asdict(o) for o in failures]})
     return 0 if not failures else 1
