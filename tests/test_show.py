@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tracec.runtime as rt
 from tracec.show import MAX_DRAWN_NODES, GraphFileError, render_html, write_html
@@ -205,6 +208,31 @@ def test_a_graph_recorded_by_the_runtime_renders_every_node(tmp_path):
     assert any(kind == "control" for kind, _, _ in page.edges) and any(k == "data" for k, _, _ in page.edges)
 
 
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+                           max_leaves=6)
+node_fields = st.fixed_dictionaries(
+    {"id": st.integers(0, 30)},
+    optional={key: json_values for key in ("kind", "name", "code", "value", "file", "line", "function", "error",
+                                           "repeats")}
+    | {key: st.lists(st.integers(-2, 40) | json_values, max_size=4) for key in ("parents", "control")})
+
+
+@settings(max_examples=120, deadline=None)
+@given(nodes=st.lists(node_fields, max_size=12, unique_by=lambda n: n["id"]),
+       extra=st.dictionaries(st.sampled_from(["params", "outputs", "feedback", "truncated"]), json_values))
+def test_any_malformed_fields_render_or_fail_with_value_error_and_stay_escaped(nodes, extra):
+    graph = {"version": 1, "nodes": nodes, **extra}
+    try:
+        text = render_html(graph)
+    except ValueError:
+        return
+    page = Page(text)
+    assert set(page.nodes) == {n["id"] for n in nodes}
+    assert [tag for tag, _ in page.tags if tag == "script"] == ["script"]
+    assert not [attrs for _, attrs in page.tags if any(name.startswith("on") for name in attrs)]
+
+
 # ---------------------------------------------------------------- files and errors
 
 
@@ -269,8 +297,16 @@ def screenshot(html_text: str, folder: Path, name: str) -> "Image":
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                f"--user-data-dir={folder / 'profile'}", f"--screenshot={png}", "--window-size=1200,900",
                page.as_uri()]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert png.exists(), f"chromium wrote no screenshot (exit {done.returncode}): {done.stderr[-2000:]}"
+    # Its own session, so a hung browser (say, a page stuck in a dialog) goes down with all its children.
+    browser = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        _, errors = browser.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(browser.pid, signal.SIGKILL)
+        browser.communicate()
+        pytest.fail(f"chromium did not finish rendering {page.name} within 90 s")
+    assert png.exists(), f"chromium wrote no screenshot (exit {browser.returncode}): {errors[-2000:]}"
     return Image(png.read_bytes())
 
 
@@ -290,28 +326,36 @@ class Image:
         channels = 3 if colour == 2 else 4
         raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
         stride = self.width * channels
-        rows, previous = [], bytearray(stride)
+        rows, previous = [], bytes(stride)
         for y in range(self.height):
-            kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-            for i in range(stride):
-                left = line[i - channels] if i >= channels else 0
-                up, corner = previous[i], previous[i - channels] if i >= channels else 0
-                if kind == 1:
-                    line[i] = (line[i] + left) & 255
-                elif kind == 2:
-                    line[i] = (line[i] + up) & 255
-                elif kind == 3:
-                    line[i] = (line[i] + (left + up) // 2) & 255
-                elif kind == 4:
-                    guess = left + up - corner
-                    pa, pb, pc = abs(guess - left), abs(guess - up), abs(guess - corner)
-                    line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-            rows.append(bytes(line))
-            previous = line
+            start = y * (stride + 1)
+            previous = unfilter(raw[start], raw[start + 1:start + 1 + stride], previous, channels)
+            rows.append(previous)
         self.pixels = [tuple(row[x:x + 3]) for row in rows for x in range(0, stride, channels)]
 
     def count(self, test) -> int:
         return sum(1 for p in self.pixels if test(*p))
+
+
+def unfilter(kind: int, line: bytes, previous: bytes, step: int) -> bytes:
+    """Undo one PNG row filter (None, Sub, Up, Average, Paeth)."""
+    if kind == 0:
+        return line
+    if kind == 2:
+        return bytes(map(lambda a, b: (a + b) & 255, line, previous))
+    out = bytearray(line)
+    for i in range(len(out)):
+        left = out[i - step] if i >= step else 0
+        if kind == 1:
+            out[i] = (out[i] + left) & 255
+        elif kind == 3:
+            out[i] = (out[i] + (left + previous[i]) // 2) & 255
+        else:
+            up, corner = previous[i], previous[i - step] if i >= step else 0
+            guess = left + up - corner
+            pa, pb, pc = abs(guess - left), abs(guess - up), abs(guess - corner)
+            out[i] = (out[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
+    return bytes(out)
 
 
 def is_error_red(r, g, b):

@@ -64,12 +64,12 @@ def render_html(graph: dict, *, title: str | None = None, max_nodes: int = MAX_D
     nodes = _checked_nodes(graph)
     drawn = nodes[:max_nodes]  # a prefix in id order is closed under parents: no dangling edges
     lanes, places = _layout(drawn)
-    params = {p.get("node"): p for p in graph.get("params") or [] if isinstance(p, dict)}
-    outputs = set(graph.get("outputs") or [])
+    params = {p["node"]: p for p in _list(graph, "params") if isinstance(p, dict) and isinstance(p.get("node"), int)}
+    outputs = {o for o in _list(graph, "outputs") if isinstance(o, int)}
     feedback: dict[object, list[dict]] = {}
-    for fb in graph.get("feedback") or []:
-        if isinstance(fb, dict):
-            feedback.setdefault(fb.get("node"), []).append(fb)
+    for fb in _list(graph, "feedback"):
+        if isinstance(fb, dict) and isinstance(fb.get("node"), int):
+            feedback.setdefault(fb["node"], []).append(fb)
 
     edges = _edges_svg(drawn, places)
     boxes = [_node_svg(n, places[n["id"]], params.get(n["id"]), n["id"] in outputs, feedback.get(n["id"], []))
@@ -115,7 +115,7 @@ def _checked_nodes(graph: object) -> list[dict]:
     if not isinstance(graph, dict):
         raise ValueError(f"not a tracec graph (top level is a JSON {type(graph).__name__}, expected an object)")
     if graph.get("version") != 1:
-        raise ValueError(f"not a version-1 tracec graph (version is {graph.get('version')!r})")
+        raise ValueError(f"not a version-1 tracec graph (version is {_short(repr(graph.get('version')), 40)})")
     nodes = graph.get("nodes")
     if not isinstance(nodes, list):
         raise ValueError("not a version-1 tracec graph ('nodes' is missing or not a list)")
@@ -128,9 +128,14 @@ def _checked_nodes(graph: object) -> list[dict]:
     return sorted(nodes, key=lambda n: n["id"])
 
 
+def _list(record: dict, key: str) -> list:
+    """An optional list field; anything else (missing, null, wrong type) reads as empty."""
+    value = record.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _links(node: dict, key: str) -> list[int]:
-    links = node.get(key)
-    return [p for p in links if isinstance(p, int)] if isinstance(links, list) else []
+    return [p for p in _list(node, key) if isinstance(p, int) and not isinstance(p, bool)]
 
 
 def _layout(nodes: list[dict]) -> tuple[list[str], dict[int, tuple[int, int]]]:
@@ -231,8 +236,9 @@ def _node_svg(node: dict, place: tuple[int, int], param: dict | None, is_output:
         head = _error_label(node)
     if param:
         head = f"param {param.get('key') or name}"
-    badges = (" · output" if is_output else "") + (f" ×{node['repeats'] + 1}" if node.get("repeats") else "")
-    value_line = f"{error.get('message', '')}" if error else f"= {value}"
+    repeats = node.get("repeats") if isinstance(node.get("repeats"), int) else 0
+    badges = (" · output" if is_output else "") + (f" ×{repeats + 1}" if repeats > 0 else "")
+    value_line = str(error.get("message", "")) if error else f"= {value}"
 
     tip = [f"#{nid} {kind} {name}".rstrip() + (" (output)" if is_output else ""),
            f"function: {node.get('function') or '?'}", f"at {where}", f"code: {code}", f"value: {value}"]
@@ -240,16 +246,16 @@ def _node_svg(node: dict, place: tuple[int, int], param: dict | None, is_output:
         tip.append(f"trainable: {param.get('key')} ({param.get('kind')})")
     if error:
         tip.append(f"error: {error.get('type')}: {error.get('message')}")
-        tip.extend(f"  {frame}" for frame in error.get("traceback") or [])
-    if node.get("repeats"):
-        tip.append(f"repeated {node['repeats']} more time(s); later iterations summarised")
+        tip.extend(f"  {frame}" for frame in _list(error, "traceback"))
+    if repeats > 0:
+        tip.append(f"repeated {repeats} more time(s); later iterations summarised")
     tip.append("data parents: " + (", ".join(map(str, _links(node, "parents"))) or "none"))
     tip.append("control parents: " + (", ".join(map(str, _links(node, "control"))) or "none"))
     for fb in feedback:
         score = "" if fb.get("score") is None else f" (score {fb.get('score')})"
         tip.append(f"feedback{score}: {fb.get('text')}")
 
-    classes = f"node kind-{_esc(kind)}" + (" output" if is_output else "") + (" trainable" if param else "")
+    classes = f"node kind-{kind if kind in KINDS else 'other'}" + (" output" if is_output else "") + (" trainable" if param else "")
     return (f'<g class="{classes}" data-id="{nid}" tabindex="0"><title>{_esc(chr(10).join(tip))}</title>'
             f'<rect class="box" x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
             f'fill="{fill}" stroke="{band}"/>'
