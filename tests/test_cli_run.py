@@ -155,6 +155,8 @@ def test_uncaught_exception_in_traced_code(project):
     errors = [n for n in graph_of(project)["nodes"] if n["kind"] == "error"]
     assert errors and errors[0]["error"]["type"] == "ValueError"
     assert errors[0]["file"] == "pricing.py" and errors[0]["line"] == 17
+    # The recorded traceback starts at the program, like the printed one.
+    assert all(re.search(r"(main|pricing)\.py:\d+ in ", entry) for entry in errors[0]["error"]["traceback"])
 
 
 def test_uncaught_exception_in_plain_code_is_identical(project):

@@ -33,12 +33,21 @@ def exit_status(exc: SystemExit) -> int:
     return 1
 
 
-def _hidden_frame(frame: traceback.FrameSummary, tracec_dirs: tuple[str, ...]) -> bool:
-    filename = frame.filename
+def _hidden_frame(filename: str, tracec_dirs: tuple[str, ...]) -> bool:
+    """A frame of tracec itself, or of the runpy/importlib machinery it drives."""
     if filename in _HIDDEN_FILENAMES:
         return True
     real = os.path.realpath(filename) if os.path.isabs(filename) else filename
     return any(real == d or real.startswith(d + os.sep) for d in tracec_dirs)
+
+
+def _drop_outer_tracec_frames(exc: BaseException) -> None:
+    """Start the traceback at the program's first frame (runner and runpy frames are tracec's)."""
+    tracec_dirs = importhook.tracec_frame_dirs()
+    tb = exc.__traceback__
+    while tb is not None and _hidden_frame(tb.tb_frame.f_code.co_filename, tracec_dirs):
+        tb = tb.tb_next
+    exc.__traceback__ = tb
 
 
 def format_user_exception(exc: BaseException) -> str:
@@ -57,7 +66,7 @@ def format_user_exception(exc: BaseException) -> str:
         seen.add(id(current))
         frames = []
         for frame in current.stack:
-            if _hidden_frame(frame, tracec_dirs):
+            if _hidden_frame(frame.filename, tracec_dirs):
                 continue
             if frame.lineno in importhook.CHANGED_LINES.get(frame.filename, ()):
                 frame.colno = frame.end_colno = None
@@ -135,6 +144,7 @@ def run_command(*, script: str | None, module: str | None, args: list[str], grap
     finally:
         importhook.uninstall()
     if escaped is not None:
+        _drop_outer_tracec_frames(escaped)
         sys.stderr.write(format_user_exception(escaped))
     # From here on a failure is tracec's, never allowed to hide the program's own status.
     try:
