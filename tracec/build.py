@@ -9,6 +9,7 @@ output hash, so a second run over an unchanged tree reads and hashes files but p
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import hashlib
 import io
@@ -371,27 +372,18 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-class _progress:
-    """Context manager yielding an `advance()` callable; a rich bar only on big trees on a TTY."""
+@contextlib.contextmanager
+def _progress(total: int, stream: TextIO):
+    """Yields an `advance()` callable; draws a rich bar only for big trees on a terminal."""
+    if total <= PROGRESS_MIN_FILES or not getattr(stream, "isatty", lambda: False)():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
 
-    def __init__(self, total: int, stream: TextIO):
-        self.total, self.stream, self.bar = total, stream, None
-
-    def __enter__(self):
-        if self.total > PROGRESS_MIN_FILES and getattr(self.stream, "isatty", lambda: False)():
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(file=self.stream), transient=True)
-            self.bar.start()
-            task = self.bar.add_task("instrumenting", total=self.total)
-            return lambda: self.bar.advance(task)
-        return lambda: None
-
-    def __exit__(self, *exc_info):
-        if self.bar is not None:
-            self.bar.stop()
-        return False
+    with Progress(console=Console(file=stream), transient=True) as bar:
+        task = bar.add_task("instrumenting", total=total)
+        yield lambda: bar.advance(task)
 
 
 def instrument_command(paths: list[str], *, out: str | None, all_functions: bool, diff: bool,
