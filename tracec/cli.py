@@ -187,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"tracec {command}: error: {exc}".replace("  ", " "), file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # `tracec instrument --diff . | head`: the reader left; stop quietly, like other tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("tracec: interrupted", file=sys.stderr)
         return 130
