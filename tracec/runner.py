@@ -68,7 +68,8 @@ def format_user_exception(exc: BaseException) -> str:
         for frame in current.stack:
             if _hidden_frame(frame.filename, tracec_dirs):
                 continue
-            if frame.lineno in importhook.CHANGED_LINES.get(frame.filename, ()):
+            changed = importhook.CHANGED_LINES.get(frame.filename, ())
+            if frame.lineno in changed and hasattr(frame, "colno"):  # carets exist from 3.11 on
                 frame.colno = frame.end_colno = None
             frames.append(frame)
         current.stack = traceback.StackSummary.from_list(frames)
