@@ -166,7 +166,8 @@ def test_a_huge_graph_is_capped_with_a_note_that_names_errors_not_drawn():
     nodes = [{"id": i, "kind": "op", "name": "x", "code": "x = x + 1", "value": str(i), "file": "a.py",
               "line": 2, "function": "a.loop", "parents": [i - 1] if i else [], "control": []}
              for i in range(total)]
-    nodes[-1].update(kind="error", name="OverflowError", error={"type": "OverflowError", "message": "too big", "traceback": []})
+    nodes[-1].update(kind="error", name="OverflowError",
+                     error={"type": "OverflowError", "message": "too big", "traceback": []})
     text = render_html({"version": 1, "nodes": nodes, "params": [], "outputs": [], "truncated": True})
     page = Page(text)
     assert set(page.nodes) == set(range(MAX_DRAWN_NODES))
@@ -208,9 +209,9 @@ def test_a_graph_recorded_by_the_runtime_renders_every_node(tmp_path):
     assert any(kind == "control" for kind, _, _ in page.edges) and any(k == "data" for k, _, _ in page.edges)
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-                           max_leaves=6)
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=2)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=2), max_leaves=3)
 node_fields = st.fixed_dictionaries(
     {"id": st.integers(0, 30)},
     optional={key: json_values for key in ("kind", "name", "code", "value", "file", "line", "function", "error",
@@ -218,8 +219,8 @@ node_fields = st.fixed_dictionaries(
     | {key: st.lists(st.integers(-2, 40) | json_values, max_size=4) for key in ("parents", "control")})
 
 
-@settings(max_examples=120, deadline=None)
-@given(nodes=st.lists(node_fields, max_size=12, unique_by=lambda n: n["id"]),
+@settings(max_examples=60, deadline=None)
+@given(nodes=st.lists(node_fields, max_size=8, unique_by=lambda n: n["id"]),
        extra=st.dictionaries(st.sampled_from(["params", "outputs", "feedback", "truncated"]), json_values))
 def test_any_malformed_fields_render_or_fail_with_value_error_and_stay_escaped(nodes, extra):
     graph = {"version": 1, "nodes": nodes, **extra}
@@ -249,6 +250,7 @@ def test_write_html_writes_the_page_and_leaves_no_temporary_files(tmp_path):
 @pytest.mark.parametrize("content, expected", [
     ("{not json", "invalid JSON"),
     ('{"version": 2, "nodes": []}', "version-1"),
+    ('{"version": true, "nodes": []}', "version-1"),
     ('{"nodes": []}', "version-1"),
     ("[1, 2]", "JSON list"),
     ('{"version": 1}', "'nodes'"),
@@ -289,14 +291,15 @@ def chromium_binary() -> str:
     pytest.skip(reason)
 
 
-def screenshot(html_text: str, folder: Path, name: str) -> "Image":
+def screenshot(html_text: str, folder: Path, name: str, fragment: str = "") -> "Image":
+    """Chromium's view of the page; fails on any uncaught script error the browser console reports."""
     page = folder / f"{name}.html"
     page.write_text(html_text, encoding="utf-8")
-    png = folder / f"{name}.png"
+    png = folder / f"{name}{fragment.replace('#', '-')}.png"
     command = [chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={folder / 'profile'}", f"--screenshot={png}", "--window-size=1200,900",
-               page.as_uri()]
+               "--enable-logging=stderr", "--v=0", f"--user-data-dir={folder / 'profile'}", f"--screenshot={png}",
+               "--window-size=1200,900", page.as_uri() + fragment]
     # Its own session, so a hung browser (say, a page stuck in a dialog) goes down with all its children.
     browser = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
@@ -307,6 +310,8 @@ def screenshot(html_text: str, folder: Path, name: str) -> "Image":
         browser.communicate()
         pytest.fail(f"chromium did not finish rendering {page.name} within 90 s")
     assert png.exists(), f"chromium wrote no screenshot (exit {browser.returncode}): {errors[-2000:]}"
+    console = [line for line in errors.splitlines() if "CONSOLE" in line and "Uncaught" in line]
+    assert not console, f"the page's script failed in the browser: {console}"
     return Image(png.read_bytes())
 
 
@@ -372,7 +377,8 @@ def is_control_purple(r, g, b):
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory):
-    """Screenshots of the small graph, of the same graph without errors, and a calibration page."""
+    """Screenshots of the small graph (plain and opened at a node), of the same graph without errors, and of a
+    calibration page where the payload is inserted unescaped."""
     folder = tmp_path_factory.mktemp("show-shots")
     graph = small_graph()
     graph["nodes"][1]["value"] = PAYLOAD
@@ -384,6 +390,7 @@ def shots(tmp_path_factory):
             node.pop("error")
     unescaped = render_html(small_graph()).replace("<h1>", "<h1>" + PAYLOAD, 1)
     return {"graph": screenshot(render_html(graph), folder, "graph"),
+            "selected": screenshot(render_html(graph), folder, "graph", fragment="#node-6"),
             "healed": screenshot(render_html(healed), folder, "healed"),
             "injected": screenshot(unescaped, folder, "injected"), "folder": folder}
 
@@ -414,3 +421,13 @@ def test_recorded_markup_does_not_run_in_the_browser(shots):
     assert shots["injected"].count(lambda *p: p == MAGENTA) > 100_000, \
         "calibration: the same payload inserted unescaped must paint the page"
     assert shots["graph"].count(lambda *p: p == MAGENTA) == 0
+
+
+def test_opening_the_page_at_a_node_pins_its_details(shots):
+    plain, selected = shots["graph"], shots["selected"]
+    # The details panel sits in the bottom-right corner; without a selection that corner is empty canvas.
+    corner = [y * plain.width + x for y in range(plain.height - 120, plain.height) for x in range(700, plain.width)]
+    changed = sum(1 for i in corner if plain.pixels[i] != selected.pixels[i])
+    assert changed > 5000, f"only {changed} pixels of the corner changed when node 6 was selected"
+    assert selected.count(lambda r, g, b: r + g + b < 60) > plain.count(lambda r, g, b: r + g + b < 60), \
+        "the selected node gets a black outline"

@@ -17,9 +17,9 @@ MAX_DRAWN_NODES = 1500  # a browser stays responsive well past this; beyond it n
 
 LANE_W, BOX_X, BOX_W = 290, 22, 240       # lane width, box offset inside the lane, box width
 BOX_H, ROW_H, TOP, LEFT = 66, 92, 14, 12  # box height, row pitch, space above the first row, page margin
-FAR_ROWS = 4    # edges spanning more rows than this are drawn faint until their node is hovered
 HEADER_H = 18                              # coloured band at the top of a box
 CODE_CHARS, HEAD_CHARS = 34, 30            # what fits a line of the box at the fonts below
+FAR_ROWS = 4                               # edges spanning more rows are drawn faint until hovered
 
 KINDS = {  # kind -> (band colour, box fill, label in the legend)
     "param": ("#c77c02", "#fff6dc", "param (trainable)"),
@@ -81,40 +81,49 @@ def render_html(graph: dict, *, title: str | None = None, max_nodes: int = MAX_D
     # Lane titles are HTML so they can stick to the top of the scrolling canvas.
     titles = "".join(f'<div title="{_esc(name)}">{_esc(_short(name, 38))}</div>' for name in lanes)
 
-    notes = []
-    if len(nodes) > len(drawn):
-        hidden_errors = [n for n in nodes[len(drawn):] if n.get("kind") == "error"]
-        extra = ""
-        if hidden_errors:  # the usual reason to open a graph: say where the errors are even if not drawn
-            first = "; ".join(f"#{n['id']} {_error_label(n)} at {n.get('file') or '?'}:{n.get('line') or '?'}"
-                              for n in hidden_errors[:3])
-            extra = f", including {len(hidden_errors)} error node(s): {first}" + ("; …" if len(hidden_errors) > 3
-                                                                                    else "")
-        notes.append(f"Showing the first {len(drawn)} of {len(nodes)} nodes; {len(nodes) - len(drawn)} later "
-                     f"nodes are not drawn{extra}.")
-    if graph.get("truncated"):
-        notes.append("The recording itself was truncated (node cap reached): later statements were not recorded.")
-    if not nodes:
-        notes.append("This graph has no nodes: nothing traced ran while recording.")
-
-    functions = len({str(n.get("function") or "?") for n in nodes})
-    stats = (f"{len(nodes)} nodes · {functions} function(s) · {sum(len(_links(n, 'parents')) for n in nodes)} "
-             f"data edges · {sum(len(_links(n, 'control')) for n in nodes)} control edges · "
-             f"{sum(1 for n in nodes if n.get('kind') == 'error')} error(s)")
     page_title = f"tracec graph — {title}" if title else "tracec graph"
     svg = (f'<svg id="graph" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
            f'role="img" aria-label="execution graph">{_MARKERS}<g class="lanes">{"".join(lane_svg)}</g>'
            f'<g class="edges">{"".join(edges)}</g><g class="nodes">{"".join(boxes)}</g></svg>')
     return _PAGE.format(
-        title=_esc(page_title), stats=_esc(stats), legend=_legend(), lanes=titles, width=width,
-        notes="".join(f'<p class="note">{_esc(n)}</p>' for n in notes),
+        title=_esc(page_title), stats=_esc(_summary(nodes)), legend=_legend(), lanes=titles, width=width,
+        notes="".join(f'<p class="note">{_esc(n)}</p>' for n in _notes(graph, nodes, len(drawn))),
         svg=svg, css=_CSS, js=_JS)
+
+
+def _summary(nodes: list[dict]) -> str:
+    """Counts over the whole graph, drawn or not."""
+    functions = len({str(n.get("function") or "?") for n in nodes})
+    data = sum(len(_links(n, "parents")) for n in nodes)
+    control = sum(len(_links(n, "control")) for n in nodes)
+    errors = sum(1 for n in nodes if n.get("kind") == "error")
+    return (f"{len(nodes)} nodes · {functions} function(s) · {data} data edges · {control} control edges · "
+            f"{errors} error(s)")
+
+
+def _notes(graph: dict, nodes: list[dict], drawn: int) -> list[str]:
+    notes = []
+    if len(nodes) > drawn:
+        hidden_errors = [n for n in nodes[drawn:] if n.get("kind") == "error"]
+        extra = ""
+        if hidden_errors:  # the usual reason to open a graph: say where the errors are even if not drawn
+            first = "; ".join(f"#{n['id']} {_error_label(n)} at {n.get('file') or '?'}:{n.get('line') or '?'}"
+                              for n in hidden_errors[:3])
+            more = "; …" if len(hidden_errors) > 3 else ""
+            extra = f", including {len(hidden_errors)} error node(s): {first}{more}"
+        notes.append(f"Showing the first {drawn} of {len(nodes)} nodes; {len(nodes) - drawn} later nodes are "
+                     f"not drawn{extra}.")
+    if graph.get("truncated"):
+        notes.append("The recording itself was truncated (node cap reached): later statements were not recorded.")
+    if not nodes:
+        notes.append("This graph has no nodes: nothing traced ran while recording.")
+    return notes
 
 
 def _checked_nodes(graph: object) -> list[dict]:
     if not isinstance(graph, dict):
         raise ValueError(f"not a tracec graph (top level is a JSON {type(graph).__name__}, expected an object)")
-    if graph.get("version") != 1:
+    if type(graph.get("version")) is not int or graph["version"] != 1:  # `true == 1` in Python
         raise ValueError(f"not a version-1 tracec graph (version is {_short(repr(graph.get('version')), 40)})")
     nodes = graph.get("nodes")
     if not isinstance(nodes, list):
@@ -255,7 +264,8 @@ def _node_svg(node: dict, place: tuple[int, int], param: dict | None, is_output:
         score = "" if fb.get("score") is None else f" (score {fb.get('score')})"
         tip.append(f"feedback{score}: {fb.get('text')}")
 
-    classes = f"node kind-{kind if kind in KINDS else 'other'}" + (" output" if is_output else "") + (" trainable" if param else "")
+    classes = (f"node kind-{kind if kind in KINDS else 'other'}" + (" output" if is_output else "")
+               + (" trainable" if param else ""))
     return (f'<g class="{classes}" data-id="{nid}" tabindex="0"><title>{_esc(chr(10).join(tip))}</title>'
             f'<rect class="box" x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
             f'fill="{fill}" stroke="{band}"/>'
@@ -313,8 +323,8 @@ _MARKERS = "<defs>" + "".join(
 
 _CSS = f"""
 html, body {{ height: 100%; }}
-body {{ display: flex; flex-direction: column; margin: 0; font: 13px/1.4 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; color: #222;
-       background: #fafafa; }}
+body {{ display: flex; flex-direction: column; margin: 0; color: #222; background: #fafafa;
+       font: 13px/1.4 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }}
 header {{ flex: none; background: #fff; border-bottom: 1px solid #ddd;
          padding: 8px 16px; }}
 h1 {{ font-size: 16px; margin: 0 12px 0 0; display: inline; }}
@@ -357,7 +367,7 @@ h1 {{ font-size: 16px; margin: 0 12px 0 0; display: inline; }}
 """
 
 # Only textContent and classList: recorded text never becomes markup.
-_JS = """
+_JS = r"""
 (function () {
   var svg = document.getElementById('graph'), panel = document.getElementById('details');
   var pinned = null;
@@ -367,21 +377,26 @@ _JS = """
       e.classList.toggle('hl', id !== null && (e.dataset.from === id || e.dataset.to === id));
     });
   }
+  function pin(n) {
+    if (pinned) pinned.classList.remove('selected');
+    pinned = n; n.classList.add('selected'); focus(n.dataset.id);
+    panel.textContent = n.querySelector('title').textContent;
+    panel.hidden = false;
+  }
   svg.querySelectorAll('.node').forEach(function (n) {
     n.addEventListener('mouseenter', function () { if (pinned === null) focus(n.dataset.id); });
     n.addEventListener('mouseleave', function () { if (pinned === null) focus(null); });
-    n.addEventListener('click', function (ev) {
-      ev.stopPropagation();
-      if (pinned) pinned.classList.remove('selected');
-      pinned = n; n.classList.add('selected'); focus(n.dataset.id);
-      panel.textContent = n.querySelector('title').textContent;
-      panel.hidden = false;
-    });
+    n.addEventListener('click', function (ev) { ev.stopPropagation(); pin(n); });
+    n.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') pin(n); });
   });
   document.addEventListener('click', function () {
     if (pinned) pinned.classList.remove('selected');
     pinned = null; focus(null); panel.hidden = true;
   });
+  // page.html#node-12 opens with node 12 selected and scrolled into view (links from reports, errors).
+  var wanted = /^#node-(\d+)$/.exec(location.hash);
+  var target = wanted && svg.querySelector('.node[data-id="' + wanted[1] + '"]');
+  if (target) { pin(target); target.scrollIntoView({block: 'center', inline: 'center'}); }
 })();
 """
 
@@ -392,7 +407,8 @@ _PAGE = """<!DOCTYPE html>
 <style>{css}</style></head>
 <body>
 <header><h1>{title}</h1><span class="stats">{stats}</span>
-<div class="legend">{legend}<span class="hint">hover a node for its value; click to pin details</span></div>
+<div class="legend">{legend}<span class="hint">hover a node for its value; click to pin details;
+append #node-ID to the address to open at a node</span></div>
 {notes}</header>
 <div id="canvas"><div id="lanes" style="width:{width}px">{lanes}</div>{svg}</div>
 <pre id="details" hidden></pre>
