@@ -9,7 +9,9 @@ import gc
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +20,36 @@ from typing import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(HERE, "results")
+CLOCKS = ("wall", "cpu")
+_clock = "wall"
+
+
+def set_clock(name: str) -> None:
+    """"wall" (default): elapsed time. "cpu": CPU seconds of this process, or of finished child processes
+    for work run in subprocesses; steadier than wall time on a loaded machine that deschedules us, but
+    blind to time spent waiting (I/O, worker start-up)."""
+    global _clock
+    if name not in CLOCKS:
+        raise ValueError(f"unknown clock {name!r}: use one of {', '.join(CLOCKS)}")
+    _clock = name
+
+
+def clock_name() -> str:
+    return _clock
+
+
+def now(children: bool = False) -> float:
+    if _clock == "wall":
+        return time.perf_counter()
+    if children:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+    return time.process_time()
+
+
+def add_clock_argument(parser) -> None:
+    parser.add_argument("--clock", choices=CLOCKS, default="wall",
+                        help="wall: elapsed time (default); cpu: CPU time, steadier on a busy machine")
 
 
 @dataclass
@@ -54,10 +86,10 @@ def measure(fn: Callable[[], object], *, repeat: int = 7, min_sample_s: float = 
         if setup is not None:
             setup()
         gc.collect()
-        start = time.perf_counter()
+        start = now()
         for _ in range(number):
             fn()
-        samples.append((time.perf_counter() - start) / number)
+        samples.append((now() - start) / number)
     return Timing(statistics.median(samples), samples, number)
 
 
@@ -66,29 +98,31 @@ def _autorange(fn, min_sample_s, setup) -> int:
     while True:
         if setup is not None:
             setup()
-        start = time.perf_counter()
+        start = now()
         for _ in range(number):
             fn()
-        elapsed = time.perf_counter() - start
+        elapsed = now() - start
         if elapsed >= min_sample_s or number >= 1_000_000:
             return number
         # Aim a little past the target so the next try usually succeeds.
         number = max(number * 2, int(number * min_sample_s * 1.2 / max(elapsed, 1e-9)))
 
 
-def time_once(fn: Callable[[], object]) -> tuple[float, object]:
-    """Wall seconds and result of a single call (for work too slow or stateful to repeat in a loop)."""
+def time_once(fn: Callable[[], object], children: bool = False) -> tuple[float, object]:
+    """Seconds and result of a single call (for work too slow or stateful to repeat in a loop).
+    `children`: the work happens in subprocesses, so the cpu clock must count theirs."""
     gc.collect()
-    start = time.perf_counter()
+    start = now(children)
     result = fn()
-    return time.perf_counter() - start, result
+    return now(children) - start, result
 
 
-def median_once(fn: Callable[[], object], repeat: int = 5) -> tuple[float, list[float], object]:
+def median_once(fn: Callable[[], object], repeat: int = 5,
+                children: bool = False) -> tuple[float, list[float], object]:
     """Median over `repeat` single calls; returns (median, samples, last result)."""
     samples, result = [], None
     for _ in range(repeat):
-        elapsed, result = time_once(fn)
+        elapsed, result = time_once(fn, children)
         samples.append(elapsed)
     return statistics.median(samples), samples, result
 
@@ -120,8 +154,22 @@ def print_table(title: str, headers: list[str], rows: list[list[object]]) -> Non
 def environment() -> dict:
     """What the numbers were measured on, stored next to them."""
     return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
-            "platform": platform.platform(), "cpus": os.cpu_count(),
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "platform": platform.platform(), "cpus": os.cpu_count(), "clock": _clock,
+            "load_average": list(os.getloadavg()),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit()}
+
+
+def _commit() -> str | None:
+    """The tracec commit measured (numbers move as the runtime changes), "+dirty" with local edits to the measured code."""
+    try:
+        head = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", os.path.dirname(HERE), "status", "--porcelain",
+                                "--untracked-files=no", "--", "runtime", "transforms", "tracec"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) or None
 
 
 def write_results(name: str, data: dict) -> str:

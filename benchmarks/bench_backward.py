@@ -22,7 +22,7 @@ import random
 import sys
 import textwrap
 
-from _timing import fmt_ns, measure, print_table, time_once, write_results
+from _timing import add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, time_once, write_results
 
 import tracec.runtime as rt
 from tracec.runtime import Graph, Node, Param
@@ -138,7 +138,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 samples, sizes up to 10^5: a smoke run")
     parser.add_argument("--recorded-max", type=int, default=100_000,
                         help="largest recorded graph (default 10^5; synthetic graphs always go to 10^6)")
+    add_clock_argument(parser)
     args = parser.parse_args(argv)
+    set_clock(args.clock)
     repeat = 3 if args.quick else args.repeat
     sizes = SIZES[:-1] if args.quick else SIZES
 
@@ -169,7 +171,7 @@ def main(argv=None) -> int:
         rows.append([r["graph"], f"{r['nodes']:,}", f"{r['edges']:,}", r["params_reached"],
                      f"{r['largest_subgraph']:,}", fmt_ns(r["backward"]["median_s"]), f"{r['ns_per_node']:.0f}",
                      f"{r['ns_per_edge']:.0f}", f"{r['ns_per_node_vs_smallest']:.2f}"])
-    print_table(f"Graph.backward() (median of {repeat})",
+    print_table(f"Graph.backward() ({clock_name()} clock, median of {repeat})",
                 ["graph", "nodes", "edges", "params", "subgraph", "backward", "ns/node", "ns/edge",
                  "ns/node vs smallest"], rows)
     recorded = [r for r in results if r["graph"] == "recorded"]

@@ -18,7 +18,7 @@ import argparse
 import sys
 import textwrap
 
-from _timing import fmt_ns, measure, print_table, write_results
+from _timing import add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, write_results
 
 import tracec.runtime as rt
 from tracec.transforms import instrument_source
@@ -167,7 +167,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 samples: a smoke run, not a measurement")
     parser.add_argument("--workload", action="append", choices=sorted(WORKLOADS),
                         help="run only this workload (repeatable)")
+    add_clock_argument(parser)
     args = parser.parse_args(argv)
+    set_clock(args.clock)
     repeat = 3 if args.quick else args.repeat
 
     empty = measure(lambda: rt.stop(rt.start()), repeat=repeat)
@@ -179,7 +181,7 @@ def main(argv=None) -> int:
         rows.append([r["workload"], r["statements"], r["nodes"], f"{ns['plain']:.0f}", f"{ns['off']:.0f}",
                      f"{ns['recording']:.0f}", f"{r['added_ns_per_statement']['recording']:.0f}",
                      f"{r['ratio_off_vs_plain']:.2f}x", f"{r['ratio_recording_vs_plain']:.1f}x"])
-    print_table(f"tracec runtime cost per executed statement (median of {repeat})",
+    print_table(f"tracec runtime cost per executed statement ({clock_name()} clock, median of {repeat})",
                 ["workload", "stmts", "nodes", "plain ns/st", "off ns/st", "rec ns/st", "rec +ns/st",
                  "off/plain", "rec/plain"], rows)
     print(f"\nstarting + stopping an empty recording: {fmt_ns(empty.median)} (included in 'rec')")

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 
-from _timing import HERE, fmt_ns, measure, print_table, write_results
+from _timing import HERE, add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, write_results
 
 WORK_DIR = os.path.join(HERE, ".work")
 QUESTIONS = ["What is the capital of France?", "Which is the largest planet?",
@@ -224,7 +224,7 @@ def measure_trace(repeat: int) -> dict:
     os.close(fd)
     try:
         proc = subprocess.run([python, os.path.abspath(__file__), "--side", "trace", "--repeat", str(repeat),
-                               "--side-output", out_path], capture_output=True, text=True, timeout=600)
+                               "--clock", clock_name(), "--side-output", out_path], capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             return {"framework": "trace-opt", "available": False,
@@ -249,7 +249,7 @@ def report(results: list[dict], repeat: int) -> None:
                      f"{r['ratio_vs_plain']:.0f}x", fmt_ns(r["run_backward"]["median_s"]),
                      r["nodes_per_run"], r["output_dependencies"], yes_no(r["output_depends_on_if"])])
     print_table(f"one run = {len(QUESTIONS)} questions through the workflow, under recording "
-                f"(median of {repeat})",
+                f"({clock_name()} clock, median of {repeat})",
                 ["framework", "plain", "recorded", "rec/plain", "+feedback+backward", "nodes",
                  "output deps", "if recorded as dependency"], rows)
     available = [r for r in results if r.get("available")]
@@ -274,7 +274,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 samples: a smoke run, not a measurement")
     parser.add_argument("--side", choices=["trace"], help=argparse.SUPPRESS)
     parser.add_argument("--side-output", help=argparse.SUPPRESS)
+    add_clock_argument(parser)
     args = parser.parse_args(argv)
+    set_clock(args.clock)
     repeat = 3 if args.quick else args.repeat
     if args.side == "trace":   # child process in the trace-opt interpreter
         data = trace_side(repeat)
