@@ -36,7 +36,41 @@ _inside = _Inside()
 
 # With no recording active a hook must cost almost nothing. The bound `get` of an empty dict is a C
 # callable that returns its second argument (or None with one): `v(7, x)` is `x`, `e(3)` is None.
-_passthrough = _nothing = {}.get
+_passthrough = {}.get
+
+# hook global -> (Recorder method, whether the hook wraps a value)
+_RECORDING_HOOKS = {
+    "_tracec_e": (Recorder.on_enter, False), "_tracec_v": (Recorder.on_statement, True),
+    "_tracec_c": (Recorder.on_control, True), "_tracec_r": (Recorder.on_return, True),
+    "_tracec_y": (Recorder.on_yield, True), "_tracec_h": (Recorder.on_handler, False),
+}
+
+
+def _recording_hook(hooks: "ModuleHooks", handler, passes_value: bool):
+    """A hook that reports to the innermost recording, returns the value unchanged, and never raises
+    into user code or records the recorder's own calls (a traced __repr__ used for a preview)."""
+    if passes_value:
+        def hook(index, value):
+            if not _inside.active:
+                _inside.active = True
+                try:
+                    handler(_recorders[-1], hooks, index, value, sys._getframe(1))
+                except Exception:
+                    _internal_error()
+                finally:
+                    _inside.active = False
+            return value
+    else:
+        def hook(index):
+            if not _inside.active:
+                _inside.active = True
+                try:
+                    handler(_recorders[-1], hooks, index, sys._getframe(1))
+                except Exception:
+                    _internal_error()
+                finally:
+                    _inside.active = False
+    return hook
 
 
 class ModuleHooks:
@@ -56,11 +90,11 @@ class ModuleHooks:
         # hooks are module globals (`_tracec_v(7, x)`): a global lookup is cheaper than an attribute
         ns = self.namespace
         if recorder is None:
-            ns["_tracec_v"] = ns["_tracec_c"] = ns["_tracec_r"] = ns["_tracec_y"] = _passthrough
-            ns["_tracec_e"] = ns["_tracec_h"] = _nothing
+            for name in _RECORDING_HOOKS:
+                ns[name] = _passthrough
         else:
-            ns["_tracec_v"], ns["_tracec_c"], ns["_tracec_r"], ns["_tracec_y"] = self._v, self._c, self._r, self._y
-            ns["_tracec_e"], ns["_tracec_h"] = self._e, self._h
+            for name, (handler, passes_value) in _RECORDING_HOOKS.items():
+                ns[name] = _recording_hook(self, handler, passes_value)
         ns["_tracec_p"] = self.p
 
     def param_value(self, site_id: int):
@@ -68,71 +102,6 @@ class ModuleHooks:
         if site.global_name and site.global_name in self.namespace:
             return self.namespace[site.global_name]
         return self.param_values.get(site_id)
-
-    # Each recording hook must return the value unchanged and never raise into user code.
-    def _v(self, sid, value):
-        if not _inside.active:
-            _inside.active = True
-            try:
-                _recorders[-1].on_statement(self, sid, value, sys._getframe(1))
-            except Exception:
-                _internal_error()
-            finally:
-                _inside.active = False
-        return value
-
-    def _c(self, sid, value):
-        if not _inside.active:
-            _inside.active = True
-            try:
-                _recorders[-1].on_control(self, sid, value, sys._getframe(1))
-            except Exception:
-                _internal_error()
-            finally:
-                _inside.active = False
-        return value
-
-    def _r(self, sid, value):
-        if not _inside.active:
-            _inside.active = True
-            try:
-                _recorders[-1].on_return(self, sid, value, sys._getframe(1))
-            except Exception:
-                _internal_error()
-            finally:
-                _inside.active = False
-        return value
-
-    def _y(self, sid, value):
-        if not _inside.active:
-            _inside.active = True
-            try:
-                _recorders[-1].on_yield(self, sid, value, sys._getframe(1))
-            except Exception:
-                _internal_error()
-            finally:
-                _inside.active = False
-        return value
-
-    def _e(self, fid):
-        if not _inside.active:
-            _inside.active = True
-            try:
-                _recorders[-1].on_enter(self, fid, sys._getframe(1))
-            except Exception:
-                _internal_error()
-            finally:
-                _inside.active = False
-
-    def _h(self, sid):
-        if not _inside.active:
-            _inside.active = True
-            try:
-                _recorders[-1].on_handler(self, sid, sys._getframe(1))
-            except Exception:
-                _internal_error()
-            finally:
-                _inside.active = False
 
     def p(self, site_id, value):
         """A `tracec.param(...)` site: returns the optimizer's candidate when one is being tried."""

@@ -224,9 +224,20 @@ class Recorder(Graph):
         fr.children = []
 
     def _implicit_return(self, fr: Frame) -> None:
+        """A call that ended without its return hook: it fell off its end, or, when its body cannot,
+        an exception ended it and untraced code caught it (that exception itself is not visible)."""
         line = self.nodes[fr.last].line if fr.last is not None else fr.fn.line
-        nid = self._add("return", "return", "(end of function: returns None)", None, fr.table.file, line,
-                        fr.function, [fr.last, *fr.pending, *fr.base], ())
+        parents = [fr.last, *fr.pending, *fr.base]
+        if fr.last is None:   # nothing ran to completion: the call depends on its arguments
+            parents += fr.vars.values()
+        if fr.fn.falls_off:
+            nid = self._add("return", "return", "(end of function: returns None)", None, fr.table.file, line,
+                            fr.function, parents, ())
+        else:
+            error = {"type": "Exception", "message": "the call ended by an exception that untraced code caught "
+                     "(pass it to tracec.runtime.observe_exception to record it)"}
+            nid = self._add("error", "Exception", "(exception caught outside traced code)", _NOT_SEEN,
+                            fr.table.file, line, fr.function, parents, (), error)
         self._close(fr, nid)
 
     def _close(self, fr: Frame, nid) -> None:
@@ -328,10 +339,19 @@ class Recorder(Graph):
         self._open_top.clear()
 
 
-def _edges(ids) -> list:
-    """Sorted distinct node ids, without the None of names no node wrote."""
+def _edges(ids) -> tuple:
+    """Sorted distinct node ids, without the None of names no node wrote. A tuple of ints is one
+    object the garbage collector soon stops tracking, which keeps big recordings from slowing down."""
     ids = [i for i in ids if i is not None]
-    return sorted(set(ids)) if len(ids) > 1 else ids
+    return tuple(sorted(set(ids)) if len(ids) > 1 else ids)
+
+
+class _NotSeen:
+    def __repr__(self) -> str:
+        return "<exception not seen>"
+
+
+_NOT_SEEN = _NotSeen()
 
 
 class _Text(str):

@@ -16,6 +16,7 @@ class FunctionInfo:
     nonlocal_names: frozenset[str]
     outer: int        # function id of the lexically enclosing traced function, -1 if none
     code: str         # the `def ...:` line, for the code parameter's preview
+    falls_off: bool   # may end without `return`/`raise` (else an unreported end means an exception)
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class ModuleTable:
 
     @classmethod
     def from_literals(cls, module, file, functions, statements, params) -> "ModuleTable":
-        funcs = tuple(FunctionInfo(q, ln, tr, doc, tuple(args), frozenset(gl), frozenset(nl), outer, code)
-                      for q, ln, tr, doc, args, gl, nl, outer, code in functions)
+        funcs = tuple(FunctionInfo(q, ln, tr, doc, tuple(args), frozenset(gl), frozenset(nl), outer, code, falls)
+                      for q, ln, tr, doc, args, gl, nl, outer, code, falls in functions)
         stmts = tuple(StatementInfo(fid, ln, end, kind, name, code, tuple(reads), tuple(writes), ctl)
                       for fid, ln, end, kind, name, code, reads, writes, ctl in statements)
         sites = tuple(ParamSite(f"{module}:{key}", ln, doc, gname) for key, ln, doc, gname in params)

@@ -12,6 +12,8 @@ from .module import PRAGMA, ModuleInstrumenter, place_header, tracec_names, wrap
 
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
 
+_TABLES = "_tracec_tables_"   # stand-in for the header's table literal while LibCST places it
+
 
 @dataclass(frozen=True)
 class SourceError:
@@ -62,10 +64,15 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
         return InstrumentResult(path, source, source, None, 0, "", False)
     tables = (f"{module!r}, {path!r}, globals(), {tuple(visitor.functions)!r}, {tuple(visitor.statements)!r}, "
               f"{tuple(visitor.params)!r}")
-    header = f"import tracec.runtime as _tracec_rt; _tracec_m = _tracec_rt.module({tables})"
-    expression = f"(_tracec_m := __import__('tracec.runtime', fromlist=['module']).module({tables}))"
+    # LibCST places a short stand-in; the table (often longer than the source) is spliced into the text
+    header = f"import tracec.runtime as _tracec_rt; _tracec_m = _tracec_rt.module({_TABLES})"
+    expression = f"(_tracec_m := __import__('tracec.runtime', fromlist=['module']).module({_TABLES}))"
     new_tree, placed = place_header(new_tree, header, expression)
-    return InstrumentResult(path, source, new_tree.code, None, len(visitor.functions), header, placed)
+    code = new_tree.code
+    if placed:
+        code = code.replace(_TABLES, tables, 1)
+    return InstrumentResult(path, source, code, None, len(visitor.functions), header.replace(_TABLES, tables),
+                            placed)
 
 
 def _syntax_error(path: str, source: str, exc: cst.ParserSyntaxError) -> SourceError:

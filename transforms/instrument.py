@@ -91,7 +91,7 @@ class FunctionRewriter:
         body = self.block(node.body, scope)
         body = prologue(body, hook_call("e", fid, with_value=False), allow_loop=False)
         self.functions[fid] = (qualname, self._line(node.name), trainable, doc, param_names(node.params),
-                               tuple(declared[0]), tuple(declared[1]), outer, header)
+                               tuple(declared[0]), tuple(declared[1]), outer, header, _can_fall_off(node.body))
         return node.with_changes(body=body)
 
     def nested_function(self, node: cst.FunctionDef, qualname: str, scope: Scope) -> cst.FunctionDef:
@@ -359,6 +359,31 @@ def _declarations(body: cst.BaseSuite) -> tuple[list[str], list[str]]:
 
     body.visit(Declarations())
     return found
+
+
+def _can_fall_off(block: cst.BaseSuite) -> bool:
+    """Conservatively: may the block finish without `return` or `raise`? A call of a function that
+    cannot, which ends without its return hook, must have ended by an exception."""
+    if isinstance(block, cst.SimpleStatementSuite):
+        return not isinstance(block.body[-1], (cst.Return, cst.Raise))
+    if not block.body:
+        return True
+    last = block.body[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return not isinstance(last.body[-1], (cst.Return, cst.Raise))
+    if isinstance(last, cst.If):
+        if last.orelse is None or _can_fall_off(last.body):
+            return True
+        return _can_fall_off(last.orelse.body if isinstance(last.orelse, cst.Else) else
+                             cst.IndentedBlock(body=[last.orelse]))
+    if isinstance(last, cst.With):
+        return _can_fall_off(last.body)
+    if isinstance(last, (cst.Try, cst.TryStar)):
+        if last.finalbody is not None and not _can_fall_off(last.finalbody.body):
+            return False
+        main = last.orelse.body if last.orelse is not None else last.body
+        return _can_fall_off(main) or any(_can_fall_off(h.body) for h in last.handlers)
+    return True
 
 
 def _contains_yield(body: cst.BaseSuite) -> bool:
