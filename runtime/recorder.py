@@ -319,7 +319,7 @@ class Recorder(Graph):
                 control = (fr.ctrl.get(st.control),) if st and st.control >= 0 else ()
                 error = {"type": type(exc).__name__, "message": _message(exc)}
                 if depth == 0:
-                    error["traceback"] = _traceback_summary(exc)
+                    error["traceback"] = _traceback_summary(exc, _project_root(fr))
                 below = self._add("error", type(exc).__name__, st.code if st else "", exc, fr.table.file,
                                   line, fr.function, parents, control, error)
                 recorded[fr.key] = below
@@ -366,11 +366,20 @@ def _message(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def _traceback_summary(exc: BaseException) -> list[str]:
+def _project_root(fr: Frame) -> str:
+    """The folder the graph's relative `file` paths start from: the traced file's path minus them."""
+    filename = fr.code.co_filename.replace("\\", "/")
+    return filename[: -len(fr.table.file)] if filename.endswith("/" + fr.table.file) else ""
+
+
+def _traceback_summary(exc: BaseException, root: str) -> list[str]:
     out = []
     tb = exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
-        out.append(f"{code.co_filename}:{tb.tb_lineno} in {code.co_name}")
+        filename = code.co_filename.replace("\\", "/")
+        if root and filename.startswith(root):
+            filename = filename[len(root):]
+        out.append(f"{filename}:{tb.tb_lineno} in {code.co_name}")
         tb = tb.tb_next
     return out[-20:]

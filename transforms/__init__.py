@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import libcst as cst
-from libcst.metadata import PositionProvider
-
-from .instrument import FunctionRewriter
-from .module import PRAGMA, ModuleInstrumenter, place_header, tracec_names, wrap
 
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
 
@@ -50,6 +45,13 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     """Instrument one module's source. Never raises for bad input: syntax errors come back in `.error`."""
     if not wants_instrumentation(source, all_functions):
         return InstrumentResult(path, source, source, None, 0, "", False)
+    # imported here so that loading this package (the import hook's cache hits) costs no LibCST import
+    import libcst as cst
+    from libcst.metadata import PositionProvider
+
+    from .instrument import FunctionRewriter
+    from .module import PRAGMA, ModuleInstrumenter, place_header, tracec_names, wrap
+
     try:
         tree = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -75,7 +77,7 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
                             placed)
 
 
-def _syntax_error(path: str, source: str, exc: cst.ParserSyntaxError) -> SourceError:
+def _syntax_error(path: str, source: str, exc) -> SourceError:
     """CPython's own message and position when it agrees the code is invalid; LibCST's otherwise."""
     try:
         compile(source, path, "exec", dont_inherit=True)

@@ -58,6 +58,7 @@ class FunctionRewriter:
 
     def __init__(self, module: cst.Module, positions, tables, param_rewriter, annotation) -> None:
         self.module = module
+        self.lines = module.code.splitlines()
         self.positions = positions
         self.functions, self.statements = tables
         self.param_rewriter = param_rewriter
@@ -65,7 +66,15 @@ class FunctionRewriter:
 
     # -- tables -----------------------------------------------------------------------------------
     def _code(self, node: cst.CSTNode) -> str:
-        text = " ".join(line.strip() for line in self.module.code_for_node(node).strip().split("\n"))
+        """The node's own source text (sliced by position: cheaper than generating code), on one line."""
+        where = self.positions[node]
+        first, last = where.start.line - 1, where.end.line - 1
+        if first == last:
+            text = self.lines[first][where.start.column:where.end.column].strip()
+        else:
+            parts = [self.lines[first][where.start.column:], *self.lines[first + 1:last],
+                     self.lines[last][:where.end.column]]
+            text = " ".join(part.strip() for part in parts if part.strip())
         return text if len(text) <= CODE_CHARS else text[: CODE_CHARS - 3] + "..."
 
     def _line(self, node: cst.CSTNode) -> int:
@@ -86,8 +95,8 @@ class FunctionRewriter:
         asynchronous = node.asynchronous is not None
         scope = Scope(fid, -1, qualname, asynchronous and _contains_yield(node.body))
         header = ("async " if asynchronous else "") + f"def {node.name.value}(" + \
-            self.module.code_for_node(node.params) + ")" + \
-            (f" -> {self.module.code_for_node(node.returns.annotation)}" if node.returns else "") + ":"
+            (self._code(node.params) if _has_params(node.params) else "") + ")" + \
+            (f" -> {self._code(node.returns.annotation)}" if node.returns else "") + ":"
         body = self.block(node.body, scope)
         body = prologue(body, hook_call("e", fid, with_value=False), allow_loop=False)
         self.functions[fid] = (qualname, self._line(node.name), trainable, doc, param_names(node.params),
@@ -359,6 +368,11 @@ def _declarations(body: cst.BaseSuite) -> tuple[list[str], list[str]]:
 
     body.visit(Declarations())
     return found
+
+
+def _has_params(params: cst.Parameters) -> bool:
+    return bool(params.params or params.posonly_params or params.kwonly_params or
+                isinstance(params.star_arg, cst.Param) or params.star_kwarg)
 
 
 def _can_fall_off(block: cst.BaseSuite) -> bool:
