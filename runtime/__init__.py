@@ -126,8 +126,14 @@ def _internal_error() -> None:
         raise
 
 
-def module(name: str, file: str, namespace: dict, functions, statements, params) -> ModuleHooks:
+TABLE_FORMAT = 1   # the shape of the tables the transform writes into each header
+
+
+def module(table_format: int, name: str, file: str, namespace: dict, functions, statements, params) -> ModuleHooks:
     """Called by an instrumented module's header line."""
+    if table_format != TABLE_FORMAT:
+        raise ImportError(f"{file}: instrumented by an incompatible tracec (table format {table_format}, this "
+                          f"runtime reads {TABLE_FORMAT}); rebuild it with `tracec instrument`")
     return ModuleHooks(ModuleTable.from_literals(name, file, functions, statements, params), namespace)
 
 

@@ -76,3 +76,11 @@ def test_a_failing_repr_never_breaks_the_program(tmp_path):
     with tracec.record() as run:
         assert isinstance(module.make(), module.Weird)
     assert "Weird" in run.outputs[0].value and run.internal_errors == 0
+
+
+def test_code_instrumented_by_an_incompatible_tracec_fails_with_a_clear_message(tmp_path):
+    from tracec.transforms import instrument_source
+    result = instrument_source("import os\ndef f():\n    return 1\n", path="old.py", module="old", all_functions=True)
+    stale = result.code.replace("_tracec_rt.module(1, ", "_tracec_rt.module(99, ", 1)
+    with pytest.raises(ImportError, match=r"old.py: instrumented by an incompatible tracec .* tracec instrument"):
+        exec(compile(stale, "old.py", "exec"), {})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
 
+TABLE_FORMAT = 1   # bump when the header's tables change shape; the runtime refuses other formats
 _TABLES = "_tracec_tables_"   # stand-in for the header's table literal while LibCST places it
 
 
@@ -64,8 +65,8 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     new_tree = wrapper.visit(visitor)
     if not visitor.functions and not visitor.params:
         return InstrumentResult(path, source, source, None, 0, "", False)
-    tables = (f"{module!r}, {path!r}, globals(), {tuple(visitor.functions)!r}, {tuple(visitor.statements)!r}, "
-              f"{tuple(visitor.params)!r}")
+    tables = (f"{TABLE_FORMAT}, {module!r}, {path!r}, globals(), {tuple(visitor.functions)!r}, "
+              f"{tuple(visitor.statements)!r}, {tuple(visitor.params)!r}")
     # LibCST places a short stand-in; the table (often longer than the source) is spliced into the text
     header = f"import tracec.runtime as _tracec_rt; _tracec_m = _tracec_rt.module({_TABLES})"
     expression = f"(_tracec_m := __import__('tracec.runtime', fromlist=['module']).module({_TABLES}))"
