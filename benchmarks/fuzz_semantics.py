@@ -298,6 +298,23 @@ def summarize(outcomes: list[Outcome]) -> dict:
             "batch_issues": len({i for o in outcomes for i in o.issues})}
 
 
+def tracec_fingerprint() -> str:
+    """Hash of tracec's installed source: a run is only meaningful if it did not change meanwhile (worker
+    processes import the runtime afresh, the pool keeps the transform it imported first)."""
+    import hashlib
+
+    import tracec
+
+    digest = hashlib.sha256()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tracec.__file__)))
+    for folder in ("tracec", "runtime", "transforms"):
+        for dirpath, _, files in sorted(os.walk(os.path.join(root, folder))):
+            for name in sorted(f for f in files if f.endswith(".py")):
+                with open(os.path.join(dirpath, name), "rb") as fh:
+                    digest.update(name.encode() + fh.read())
+    return digest.hexdigest()[:16]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=2000, help="number of generated programs")
@@ -315,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = check_seeds(seeds, jobs=args.jobs, batch=args.batch, small=args.size == "small", progress=report)
     elapsed = time.perf_counter() - started
     summary = summarize(outcomes)
+    summary["tracec_changed_during_run"] = tracec_fingerprint() != fingerprint
+    if summary["tracec_changed_during_run"]:
+        print("WARNING: tracec's source changed during the run; differences may be version skew, re-run.")
     for name, value in summary.items():
         print(f"{name:>26}: {value}")
     print(f"{'seconds':>26}: {elapsed:.1f}")
