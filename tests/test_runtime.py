@@ -82,5 +82,5 @@ def test_code_instrumented_by_an_incompatible_tracec_fails_with_a_clear_message(
     from tracec.transforms import instrument_source
     result = instrument_source("import os\ndef f():\n    return 1\n", path="old.py", module="old", all_functions=True)
     stale = result.code.replace("_tracec_rt.module(1, ", "_tracec_rt.module(99, ", 1)
-    with pytest.raises(ImportError, match=r"old.py: instrumented by an incompatible tracec .* tracec instrument"):
+    with pytest.raises(ImportError, match=r"old.py: instrumented by an incompatible tracec .*`tracec instrument`"):
         exec(compile(stale, "old.py", "exec"), {})
