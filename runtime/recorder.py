@@ -151,7 +151,7 @@ class Recorder(Graph):
         if entering or fr is None or fr.code is not pyframe.f_code or fr.done:
             return self._enter(mod, fid, pyframe)
         if fr.children:
-            self._finish_children(fr)
+            self._finish_children(fr, pyframe)
         return fr
 
     def _enter(self, mod, fid: int, pyframe) -> Frame:
@@ -165,7 +165,7 @@ class Recorder(Graph):
             fr.base = (self._code_param(fr),)
         if caller is not None:
             if caller.children and caller_pyframe is not None:
-                self._finish_children(caller)
+                self._finish_children(caller, caller_pyframe)
             arg_parents = caller.pending + self._call_site_reads(caller, caller_pyframe)
             if not fr.suspends:
                 caller.children.append(fr)
@@ -215,9 +215,13 @@ class Recorder(Graph):
             return []
         return [self._read(caller, name) for name in caller.table.statements[sid].reads]
 
-    def _finish_children(self, fr: Frame) -> None:
+    def _finish_children(self, fr: Frame, pyframe) -> None:
         """The parent runs again, so its non-suspending callees have finished; those that fell off their
-        end without a `return` statement get an implicit return node."""
+        end without a `return` statement get an implicit return node. In a `finally` block the
+        exception that ended them is still in flight: record it first."""
+        exc = sys.exc_info()[1]
+        if exc is not None:
+            self.observe_exception(exc, handling=pyframe)
         for child in fr.children:
             if not child.done:
                 self._implicit_return(child)

@@ -456,3 +456,23 @@ def test_a_call_ended_by_an_exception_caught_outside_traced_code_is_not_a_return
     assert first.kind == "error" and "untraced code" in first.error["message"]
     assert nodes_named(run, "item", "input")[0].id in first.parents
     assert second.kind == "return" and second.value == "2"
+
+
+def test_an_exception_passing_through_finally_keeps_its_error_nodes(load):
+    module = load("""
+        def fail(x):
+            y = x + 1
+            raise ValueError(f"failed {y}")
+        def cleanup(x):
+            try:
+                fail(x)
+            finally:
+                done = True
+        """)
+    with pytest.raises(ValueError):
+        with tracec.record() as run:
+            module.cleanup(1)
+    errors = [n for n in run.nodes if n.kind == "error"]
+    assert [e.function.split(".")[-1] for e in errors] == ["fail", "cleanup"]
+    assert errors[0].error["message"] == "failed 2" and errors[0].line == 4
+    assert not [n for n in run.nodes if n.kind == "return"], "no call returned"
