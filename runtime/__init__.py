@@ -89,7 +89,7 @@ class ModuleHooks:
     def _switch(self, recorder: Recorder | None) -> None:
         # hooks are module globals (`_tracec_v(7, x)`): a global lookup is cheaper than an attribute
         ns = self.namespace
-        if recorder is None:
+        if recorder is None or recorder.truncated:   # a full recording takes no more nodes
             for name in _RECORDING_HOOKS:
                 ns[name] = _passthrough
         else:
@@ -145,7 +145,7 @@ def _switch_all() -> None:
 
 def start(max_nodes: int = 200_000) -> Recorder:
     """Start recording every instrumented module; recordings nest, the innermost receives the nodes."""
-    recorder = Recorder(max_nodes=max_nodes)
+    recorder = Recorder(max_nodes=max_nodes, on_full=_switch_all)
     _recorders.append(recorder)
     _switch_all()
     return recorder

@@ -41,9 +41,10 @@ class Frame:
 
 
 class Recorder(Graph):
-    def __init__(self, max_nodes: int = 200_000) -> None:
+    def __init__(self, max_nodes: int = 200_000, on_full=None) -> None:
         super().__init__()
         self.max_nodes = max_nodes
+        self._on_full = on_full   # called once when max_nodes is reached: recording stops costing
         self.internal_errors = 0
         self._lock = threading.Lock()
         self._frames: dict[int, Frame] = {}
@@ -60,7 +61,9 @@ class Recorder(Graph):
         with self._lock:
             nid = len(self.nodes)
             if nid >= self.max_nodes:
-                self.truncated = True
+                full, self.truncated = not self.truncated, True
+                if full and self._on_full is not None:
+                    self._on_full()
                 return None
             self.nodes.append(Node(nid, kind, name, code, text, file, line, function, parents, control, error))
         return nid

@@ -410,6 +410,8 @@ def test_node_cap_truncates_and_loops_are_summarised(load):
         """)
     with tracec.record(max_nodes=50) as run:
         module.spin(100)
+        hook = vars(module)["_tracec_v"]
+        assert not hasattr(hook, "__code__"), "a full recording switches the hooks back to pass-through"
     assert len(run.nodes) == 50 and run.truncated and run.to_json()["truncated"] is True
     with tracec.record() as run:
         assert module.spin(50_000) == 50_000
