@@ -4,14 +4,15 @@ For each pinned pure-Python package this script
   1. downloads its sdist with `pip download --no-binary :all: --no-deps` into benchmarks/.work/,
   2. runs the sdist's own tests on the plain package,
   3. instruments the package with `tracec instrument PKG --all -o OUT` and swaps it into a copy of the tree,
-  4. runs the same tests with recording off and with TRACEC_RECORD=1 (graph written to TRACEC_GRAPH),
-  5. compares per-test outcomes (pytest --junitxml): every test that passed plain must pass in both.
+  4. runs the same tests with recording off, with TRACEC_RECORD=1 (graph written to TRACEC_GRAPH) and
+     with one recording per test (every test recorded, not only those before the node cap is hit),
+  5. compares per-test outcomes (pytest --junitxml): every test that passed plain must pass in all three.
 
 A tiny pytest plugin (written into .work/ at run time) checks that the tests really imported the copy
 under test: every imported module of the package lives in the tree being tested and, for the
 instrumented runs, carries the `_tracec_m` runtime hook.
 
-Usage:  python benchmarks/real_packages.py [--packages NAME ...] [--timeout SECONDS]
+Usage:  python benchmarks/real_packages.py [--packages NAME ...] [--timeout S] [--test-timeout S]
 Writes benchmarks/results/real_packages.json; exit status 1 on any regression or failed check.
 """
 
@@ -46,6 +47,9 @@ class PackageSpec:
     import_name: str  # top-level package folder inside the sdist
     pytest_args: tuple[str, ...]  # relative to the extracted sdist
     why: str
+    # The sdist's own pytest config file, or None: then an empty one is used, so pytest never walks up
+    # into this repository's pyproject.toml (its rootdir would change the test ids between trees).
+    config: str | None = None
 
 
 # Chosen to stress the transform: more-itertools is almost all generators, closures and iterator
@@ -61,7 +65,7 @@ PACKAGES = {
     "boltons": PackageSpec(
         dist="boltons", version="26.2.0", import_name="boltons",
         pytest_args=("--doctest-modules", "boltons", "tests"),
-        why="classes, descriptors, exceptions, introspection",
+        why="classes, descriptors, exceptions, introspection", config="pyproject.toml",
     ),
 }
 
@@ -70,10 +74,13 @@ GUARD_SOURCE = '''\
 
 Records which files the package under test was imported from, and fails any single test that runs
 longer than TRACEC_BENCH_TEST_TIMEOUT seconds, so one pathological test cannot hide the outcome of
-all the others behind a whole-run timeout."""
+all the others behind a whole-run timeout. With TRACEC_BENCH_RECORD_EACH=1 every test runs inside its
+own recording (fresh node budget), so recording is exercised by the whole suite, not only by the
+tests that run before a process-wide recording fills up."""
 import json, os, signal, sys
 import pytest
 
+RECORDED = {"tests": 0, "nodes": 0, "truncated": 0}
 MARKER = "tracec-bench: test timed out"
 
 
@@ -93,11 +100,20 @@ def pytest_runtest_call(item):
         return
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, limit)
+    recording = None
+    if os.environ.get("TRACEC_BENCH_RECORD_EACH") == "1":
+        import tracec.runtime as rt
+        recording = rt.start(max_nodes=int(os.environ.get("TRACEC_MAX_NODES", "200000")))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if recording is not None:
+            rt.stop(recording)
+            RECORDED["tests"] += 1
+            RECORDED["nodes"] += len(recording.nodes)
+            RECORDED["truncated"] += bool(recording.truncated)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -114,7 +130,7 @@ def pytest_sessionfinish(session, exitstatus):
         found.append({"module": name, "file": path, "marker_in_file": "_tracec_m" in text,
                       "hooks_in_globals": "_tracec_m" in vars(module)})
     with open(os.environ["TRACEC_BENCH_GUARD_OUT"], "w", encoding="utf-8") as handle:
-        json.dump(found, handle)
+        json.dump({"modules": found, "recorded_per_test": RECORDED}, handle)
 '''
 
 
@@ -125,11 +141,13 @@ class RunResult:
     returncode: int
     outcomes: dict[str, str]  # test id -> passed | failed | error | skipped | timeout
     messages: dict[str, str]  # test id -> first line of its failure message
+    seconds: dict[str, float]  # test id -> duration reported by pytest
     guard: list[dict]
     timed_out: bool = False
     graph_nodes: int | None = None
     graph_truncated: bool | None = None
     graph_mb: float | None = None
+    recorded_per_test: dict | None = None  # per-test mode: tests recorded, total nodes, tests truncated
     problems: list[str] = field(default_factory=list)  # import-check failures
 
     def count(self, outcome: str) -> int:
@@ -216,16 +234,18 @@ def instrument_tree(plain: Path, spec: PackageSpec, dest: Path) -> dict:
             "summary": (proc.stdout + proc.stderr).strip().splitlines()[-1:]}
 
 
-def parse_junit(path: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(test id -> outcome, test id -> first line of the failure message).
+def parse_junit(path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, float]]:
+    """(test id -> outcome, test id -> first line of the failure message, test id -> seconds).
 
     A test reported more than once (subtests) keeps its worst outcome; a test stopped by the guard's
     per-test alarm is "timeout"."""
     rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 3, "timeout": 4}
     outcomes: dict[str, str] = {}
     messages: dict[str, str] = {}
+    seconds: dict[str, float] = {}
     for case in ET.parse(path).getroot().iter("testcase"):
         test_id = f"{case.get('classname')}::{case.get('name')}"
+        seconds[test_id] = seconds.get(test_id, 0.0) + float(case.get("time") or 0)
         outcome, message = "passed", ""
         for child in case:
             if child.tag in ("failure", "error"):
@@ -237,11 +257,12 @@ def parse_junit(path: Path) -> tuple[dict[str, str], dict[str, str]]:
             outcomes[test_id] = outcome
             if message:
                 messages[test_id] = message.splitlines()[0][:300]
-    return outcomes, messages
+    return outcomes, messages, seconds
 
 
-def run_tests(tree: Path, spec: PackageSpec, label: str, *, record: bool, timeout: float,
+def run_tests(tree: Path, spec: PackageSpec, label: str, *, record: str, timeout: float,
               test_timeout: float) -> RunResult:
+    """record: "" (off), "process" (TRACEC_RECORD=1 for the whole run) or "each" (one per test)."""
     logs = WORK / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stem = f"{spec.import_name}-{label}"
@@ -252,10 +273,13 @@ def run_tests(tree: Path, spec: PackageSpec, label: str, *, record: bool, timeou
     env.update(TRACEC_BENCH_PACKAGE=spec.import_name, TRACEC_BENCH_GUARD_OUT=str(guard_out),
                PYTHONPATH=os.pathsep.join([str(WORK / "plugin"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
                PYTHONDONTWRITEBYTECODE="1", TRACEC_BENCH_TEST_TIMEOUT=str(test_timeout))
-    if record:
+    if record == "process":
         env.update(TRACEC_RECORD="1", TRACEC_GRAPH=str(graph))
+    elif record == "each":
+        env.update(TRACEC_BENCH_RECORD_EACH="1")
+    config = tree / spec.config if spec.config else WORK / "plugin" / "empty-pytest.ini"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", GUARD_MODULE,
-           f"--junitxml={junit}", *spec.pytest_args]
+           f"--rootdir={tree}", "-c", str(config), f"--junitxml={junit}", *spec.pytest_args]
     started = time.perf_counter()
     timed_out = False
     with open(logs / f"{stem}.log", "w", encoding="utf-8") as log:
@@ -265,12 +289,17 @@ def run_tests(tree: Path, spec: PackageSpec, label: str, *, record: bool, timeou
         except subprocess.TimeoutExpired:
             returncode, timed_out = -1, True
     wall = time.perf_counter() - started
-    outcomes, messages = parse_junit(junit) if junit.exists() else ({}, {})
+    outcomes, messages, seconds = parse_junit(junit) if junit.exists() else ({}, {}, {})
     result = RunResult(label=label, wall_s=round(wall, 2), returncode=returncode, timed_out=timed_out,
-                       outcomes=outcomes, messages=messages,
-                       guard=json.loads(guard_out.read_text()) if guard_out.exists() else [])
+                       outcomes=outcomes, messages=messages, seconds=seconds,
+                       guard=[])
+    if guard_out.exists():
+        report = json.loads(guard_out.read_text())
+        result.guard = report["modules"]
+        if record == "each":
+            result.recorded_per_test = report["recorded_per_test"]
     result.problems = check_imports(result.guard, tree, spec, instrumented=label != "plain")
-    if record:
+    if record == "process":
         if graph.exists():
             data = json.loads(graph.read_text(encoding="utf-8"))
             result.graph_nodes = len(data.get("nodes", []))
@@ -304,36 +333,37 @@ def check_imports(guard: list[dict], tree: Path, spec: PackageSpec, *, instrumen
     return problems
 
 
-def regressions(plain: RunResult, other: RunResult) -> dict[str, str]:
+def regressions(plain: RunResult, other: RunResult) -> dict[str, dict]:
     """Tests that passed plain but not in `other` -> what happened to them there."""
     found = {}
     for test, outcome in sorted(plain.outcomes.items()):
         if outcome == "passed" and other.outcomes.get(test) != "passed":
-            now = other.outcomes.get(test, "not run")
-            found[test] = f"{now}: {other.messages[test]}" if test in other.messages else now
+            found[test] = {"outcome": other.outcomes.get(test, "not run"), "message": other.messages.get(test, ""),
+                           "plain_s": round(plain.seconds.get(test, 0.0), 2)}
     return found
 
 
 def bench_package(spec: PackageSpec, timeout: float, test_timeout: float) -> dict:
     print(f"== {spec.dist} {spec.version}: {spec.why}", flush=True)
+    commit = git_commit()  # per package: the core may change between packages during development
     sdist = download(spec)
     plain_tree = extract(sdist, WORK / "trees" / f"{spec.import_name}-{spec.version}-plain")
-    plain = run_tests(plain_tree, spec, "plain", record=False, timeout=timeout, test_timeout=test_timeout)
+    plain = run_tests(plain_tree, spec, "plain", record="", timeout=timeout, test_timeout=test_timeout)
     print(f"   plain: {plain.count('passed')} passed in {plain.wall_s}s", flush=True)
     inst_tree = WORK / "trees" / f"{spec.import_name}-{spec.version}-instrumented"
     build = instrument_tree(plain_tree, spec, inst_tree)
     print(f"   instrumented {build['files_changed']} files in {build['seconds']}s", flush=True)
     runs = [plain]
-    for label, record in (("off", False), ("recording", True)):
+    for label, record in (("off", ""), ("recording", "process"), ("per-test", "each")):
         result = run_tests(inst_tree, spec, label, record=record, timeout=timeout,
                            test_timeout=test_timeout)
         print(f"   {label}: {result.count('passed')} passed in {result.wall_s}s", flush=True)
         runs.append(result)
     return {
-        "package": spec.dist, "version": spec.version, "why": spec.why,
+        "package": spec.dist, "version": spec.version, "why": spec.why, "tracec_commit": commit,
         "pytest_args": list(spec.pytest_args), "instrument": build,
         "collected": len(plain.outcomes),
-        "runs": {r.label: {key: value for key, value in asdict(r).items() if key not in ("outcomes", "messages", "guard", "label")}
+        "runs": {r.label: {key: value for key, value in asdict(r).items() if key not in ("outcomes", "messages", "seconds", "guard", "label")}
                  | {"passed": r.count("passed"), "failed": r.count("failed"), "error": r.count("error"),
                     "skipped": r.count("skipped"), "timeout": r.count("timeout"),
                     "modules_checked": len(r.guard)}
@@ -343,30 +373,42 @@ def bench_package(spec: PackageSpec, timeout: float, test_timeout: float) -> dic
     }
 
 
+def _count(rep: dict, timeouts: bool) -> int:
+    """Distinct regressed tests of a package: timeouts (cost) or everything else (semantics)."""
+    return len({test for found in rep["regressions"].values() for test, what in found.items()
+                if (what["outcome"] == "timeout") == timeouts})
+
+
+def _per_test(stats: dict | None) -> str:
+    return "none" if not stats else f"{stats['nodes']} in {stats['tests']} tests ({stats['truncated']})"
+
+
 def print_table(reports: list[dict]) -> None:
-    headers = ["package", "tests", "plain", "inst off", "inst rec", "regress", "time plain/off/rec (s)",
-               "graph nodes"]
+    headers = ["package", "tests", "plain", "off", "rec", "per-test", "broken", "timed out",
+               "time plain/off/rec/per-test (s)", "graph nodes", "per-test nodes (truncated)"]
     rows = []
     for rep in reports:
         runs = rep["runs"]
         nodes = runs["recording"]["graph_nodes"]
         graph = "none" if nodes is None else f"{nodes}{' (truncated)' if runs['recording']['graph_truncated'] else ''}"
         rows.append([f"{rep['package']} {rep['version']}", str(rep["collected"]),
-                     *(str(runs[k]["passed"]) for k in ("plain", "off", "recording")),
-                     str(sum(len(v) for v in rep["regressions"].values())),
-                     " / ".join(f"{runs[k]['wall_s']:.1f}" for k in ("plain", "off", "recording")), graph])
+                     *(str(runs[k]["passed"]) for k in ("plain", "off", "recording", "per-test")),
+                     str(_count(rep, timeouts=False)), str(_count(rep, timeouts=True)),
+                     " / ".join(f"{runs[k]['wall_s']:.1f}" for k in ("plain", "off", "recording", "per-test")),
+                     graph, _per_test(runs["per-test"]["recorded_per_test"])])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     for line in [headers, ["-" * w for w in widths], *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)))
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
     for rep in reports:
         for label, found in rep["regressions"].items():
             for name, what in found.items():
-                print(f"REGRESSION [{rep['package']}, {label}]: {name} -> {what}")
+                print(f"REGRESSION [{rep['package']}, {label}] {name}: {what['outcome']} "
+                      f"(plain {what['plain_s']}s) {what['message']}".rstrip())
         for label, run_ in rep["runs"].items():
             for problem in run_["problems"]:
                 print(f"CHECK FAILED [{rep['package']}, {label}]: {problem}")
             if run_["timed_out"]:
-                print(f"TIMEOUT [{rep['package']}, {label}]")
+                print(f"TIMEOUT [{rep['package']}, {label}]: the whole run was stopped")
 
 
 def git_commit() -> str:
@@ -382,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per single test before it counts as timed out (plain: all < 5 s)")
     args = parser.parse_args(argv)
     write_atomic(WORK / "plugin" / f"{GUARD_MODULE}.py", GUARD_SOURCE)
+    write_atomic(WORK / "plugin" / "empty-pytest.ini", "[pytest]\n")
     reports = [bench_package(PACKAGES[name], args.timeout, args.test_timeout) for name in args.packages]
     print()
     print_table(reports)
