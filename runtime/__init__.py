@@ -13,7 +13,8 @@ import sys
 import threading
 import weakref
 
-from .graph import Feedback, Graph, Node, Param, ParamFeedback, preview, write_graph
+from .graph import Feedback, Graph, Node, Param, ParamFeedback, write_graph
+from .preview import preview
 from .recorder import Recorder
 from .tables import ModuleTable
 

@@ -4,30 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import reprlib
 import tempfile
 from dataclasses import dataclass
 
-PREVIEW_CHARS = 200
-
-_repr = reprlib.Repr()
-_repr.maxstring = PREVIEW_CHARS
-_repr.maxother = PREVIEW_CHARS
-_repr.maxlong = 60
-
-
-def preview(value: object, limit: int = PREVIEW_CHARS) -> str:
-    """A bounded repr taken at record time; a failing __repr__ must never break the user's program."""
-    kind = type(value)
-    if value is None or kind is bool or kind is float or (kind is int and -10**15 < value < 10**15) or (
-            kind is str and len(value) <= limit // 4):   # common cases: exact repr, cheaply
-        return repr(value)
-    try:
-        text = _repr.repr(value)
-    except Exception:
-        text = f"<{type(value).__name__} object: repr failed>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
+from .preview import preview
 
 class Node:
     __slots__ = ("id", "kind", "name", "code", "value", "file", "line", "function", "parents", "control",

@@ -11,7 +11,8 @@ import contextvars
 import sys
 import threading
 
-from .graph import Graph, Node, Param, preview
+from .graph import Graph, Node, Param
+from .preview import preview
 
 _SUSPENDING = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable coroutine, async generator
 LOOP_NODES = 1000       # nodes one statement records in one frame before repeats are summarised
@@ -52,7 +53,7 @@ class Recorder(Graph):
         self._param_nodes: dict[str, int] = {}
         self._latest: dict[tuple[str, int], Frame] = {}   # (module, fid) -> latest frame, for closures
         self._open_top: dict[int, list[Frame]] = {}        # thread -> outermost frames not yet closed
-        self._errors: dict[int, tuple[BaseException, dict[int, int]]] = {}
+        self._errors: dict[int, tuple[tuple, dict[int, int]]] = {}
 
     # -- nodes ------------------------------------------------------------------------------------
     def _add(self, kind, name, code, value, file, line, function, parents, control, error=None):
@@ -303,16 +304,20 @@ class Recorder(Graph):
             return None
         chain = []
         tb = exc.__traceback__
+        origin = (type(exc),)
         while tb is not None:
             fr = self._frames.get(id(tb.tb_frame))
             if fr is not None and fr.code is tb.tb_frame.f_code and not fr.done:
                 chain.append((fr, tb.tb_lineno, tb.tb_frame))
+            origin = (type(exc), id(tb.tb_frame.f_code), tb.tb_lineno)   # the innermost entry wins
             tb = tb.tb_next
+        # remembered by id and origin, never by reference: holding the exception would keep its
+        # traceback's frames and their locals alive (weakref callbacks, finalizers would change)
         entry = self._errors.get(id(exc))
-        if entry is None or entry[0] is not exc:
+        if entry is None or entry[0] != origin:
             if len(self._errors) > 1000:
                 self._errors.clear()
-            entry = self._errors[id(exc)] = (exc, {})
+            entry = self._errors[id(exc)] = (origin, {})
         recorded = entry[1]
         below = None
         for depth, (fr, line, pyframe) in enumerate(reversed(chain)):

@@ -478,3 +478,37 @@ def test_an_exception_passing_through_finally_keeps_its_error_nodes(load):
     assert [e.function.split(".")[-1] for e in errors] == ["fail", "cleanup"]
     assert errors[0].error["message"] == "failed 2" and errors[0].line == 4
     assert not [n for n in run.nodes if n.kind == "return"], "no call returned"
+
+
+def test_recording_never_runs_user_reprs_nor_keeps_caught_exceptions_alive(load):
+    module = load("""
+        class Lazy:
+            calls = 0
+            def __repr__(self):
+                Lazy.calls += 1
+                return "Lazy()"
+        def touch(x):
+            y = [x, {"k": x}]
+            return y
+        def lookup(d, key):
+            try:
+                return d[key]
+            except KeyError:
+                return None
+        """)
+    import gc
+    import weakref
+
+    class Key:
+        pass
+
+    with tracec.record() as run:
+        module.touch(module.Lazy())
+        key = Key()
+        ref = weakref.ref(key)
+        assert module.lookup({}, key) is None
+        del key
+        gc.collect()
+        assert ref() is None, "a caught exception's frames must not be kept alive by the recorder"
+    assert module.Lazy.calls == 0
+    assert nodes_named(run, "y")[0].value.startswith("[<") and "Lazy object>" in nodes_named(run, "y")[0].value
