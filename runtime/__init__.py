@@ -41,7 +41,7 @@ _passthrough = {}.get
 
 # hook global -> (Recorder method, whether the hook wraps a value)
 _RECORDING_HOOKS = {
-    "_tracec_e": (Recorder.on_enter, False), "_tracec_v": (Recorder.on_statement, True),
+    "_tracec_e": (Recorder.on_enter, True), "_tracec_v": (Recorder.on_statement, True),
     "_tracec_c": (Recorder.on_control, True), "_tracec_r": (Recorder.on_return, True),
     "_tracec_y": (Recorder.on_yield, True), "_tracec_h": (Recorder.on_handler, False),
 }
@@ -127,7 +127,7 @@ def _internal_error() -> None:
         raise
 
 
-TABLE_FORMAT = 1   # the shape of the tables the transform writes into each header
+TABLE_FORMAT = 2   # the shape of the tables the transform writes into each header
 
 
 def module(table_format: int, name: str, file: str, namespace: dict, functions, statements, params) -> ModuleHooks:

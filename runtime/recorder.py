@@ -57,7 +57,7 @@ class Recorder(Graph):
 
     # -- nodes ------------------------------------------------------------------------------------
     def _add(self, kind, name, code, value, file, line, function, parents, control, error=None):
-        text = value if kind == "param" and isinstance(value, _Text) else preview(value)
+        text = value if isinstance(value, _Text) else preview(value)
         parents, control = _edges(parents), _edges(control)
         with self._lock:
             nid = len(self.nodes)
@@ -150,15 +150,17 @@ class Recorder(Graph):
         return nid
 
     # -- frames -----------------------------------------------------------------------------------
-    def frame(self, mod, fid: int, pyframe, entering: bool = False) -> Frame:
+    def frame(self, mod, fid: int, pyframe) -> Frame:
         fr = self._frames.get(id(pyframe))
-        if entering or fr is None or fr.code is not pyframe.f_code or fr.done:
-            return self._enter(mod, fid, pyframe)
+        if fr is None or fr.code is not pyframe.f_code or fr.done:
+            return self._enter(mod, fid, pyframe, None)
         if fr.children:
             self._finish_children(fr, pyframe)
         return fr
 
-    def _enter(self, mod, fid: int, pyframe) -> Frame:
+    def _enter(self, mod, fid: int, pyframe, arguments) -> Frame:
+        """A new traced call. `arguments` are the parameter values in order, or None when the frame is
+        entered lazily (its body starts with a loop or a def): then only the edges are recorded."""
         caller, caller_pyframe = self._find_caller(pyframe)
         fr = Frame(id(pyframe), pyframe.f_code, mod, fid, caller)
         if len(self._frames) >= MAX_FRAMES:
@@ -182,14 +184,11 @@ class Recorder(Graph):
             opened[:] = [old for old in opened if not old.done]
             opened.append(fr)
         _creator.set(fr)
-        if fr.fn.argnames:
-            values = pyframe.f_locals
-            kind = "input" if caller is None else "op"
-            for name in fr.fn.argnames:
-                if name in values:
-                    fr.vars[name] = self._add(kind, name, f"{name} (argument of {fr.fn.qualname})",
-                                              values[name], fr.table.file, fr.fn.line, fr.function,
-                                              [*arg_parents, *fr.base], ())
+        kind = "input" if caller is None else "op"
+        for i, name in enumerate(fr.fn.argnames):
+            value = arguments[i] if arguments is not None else _NOT_SEEN
+            fr.vars[name] = self._add(kind, name, f"{name} (argument of {fr.fn.qualname})", value,
+                                      fr.table.file, fr.fn.line, fr.function, [*arg_parents, *fr.base], ())
         return fr
 
     def _find_caller(self, pyframe):
@@ -280,8 +279,8 @@ class Recorder(Graph):
         else:
             self.output_ids.append(nid)
 
-    def on_enter(self, mod, fid, pyframe):
-        self.frame(mod, fid, pyframe, entering=True)
+    def on_enter(self, mod, fid, arguments, pyframe):
+        self._enter(mod, fid, pyframe, arguments)
 
     def on_param(self, mod, site_id, pyframe):
         nid = self.param_node(mod, site_id)
@@ -358,16 +357,11 @@ def _edges(ids) -> tuple:
     return tuple(sorted(set(ids)) if len(ids) > 1 else ids)
 
 
-class _NotSeen:
-    def __repr__(self) -> str:
-        return "<exception not seen>"
-
-
-_NOT_SEEN = _NotSeen()
-
-
 class _Text(str):
     """A value already rendered as text (a function's source line): stored as is, not repr'd."""
+
+
+_NOT_SEEN = _Text("<not seen>")
 
 
 def _message(exc: BaseException) -> str:

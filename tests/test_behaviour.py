@@ -512,3 +512,21 @@ def test_recording_never_runs_user_reprs_nor_keeps_caught_exceptions_alive(load)
         assert ref() is None, "a caught exception's frames must not be kept alive by the recorder"
     assert module.Lazy.calls == 0
     assert nodes_named(run, "y")[0].value.startswith("[<") and "Lazy object>" in nodes_named(run, "y")[0].value
+
+
+def test_recording_does_not_extend_the_lifetime_of_locals(load):
+    module = load("""
+        import gc, weakref
+        class Big:
+            pass
+        def drop(obj):
+            ref = weakref.ref(obj)
+            yield
+            obj = None
+            gc.collect()
+            yield ref() is None
+        """)
+    with tracec.record():
+        steps = module.drop(module.Big())   # only the generator's frame holds the object now
+        next(steps)
+        assert next(steps) is True

@@ -28,7 +28,7 @@ def test_assignments_mutations_and_return():
         import tracec
         @tracec.trace
         def f(a, b):
-            _tracec_e(0); x = _tracec_v(0, a + b)
+            _tracec_e(0, (a, b)); x = _tracec_v(0, a + b)
             y: int = _tracec_v(1, x * 2)
             x += 1; _tracec_v(2, x)
             a.attr = _tracec_v(3, x)
@@ -56,7 +56,7 @@ def test_conditions_loops_and_with_wrap_their_header_expression():
             return n
         """, """
         def f(xs):
-            \"\"\"Doc.\"\"\"; _tracec_e(0)
+            \"\"\"Doc.\"\"\"; _tracec_e(0, (xs,))
             if _tracec_c(0, xs):
                 n = _tracec_v(1, 1)
             elif _tracec_c(2, len(xs) > 2):
@@ -87,7 +87,7 @@ def test_try_handlers_get_a_prologue_and_the_entry_goes_inside_try():
         """, """
         def f(x):
             try:
-                _tracec_e(0); y = _tracec_v(0, 1 / x)
+                _tracec_e(0, (x,)); y = _tracec_v(0, 1 / x)
             except ZeroDivisionError as e:
                 _tracec_h(1); y = _tracec_v(2, 0)
             except Exception:
@@ -117,17 +117,17 @@ def test_match_generators_and_async():
             return
         """, """
         def f(p):
-            match (_tracec_e(0) or _tracec_c(0, p)):
+            match (_tracec_e(0, (p,)) and None or _tracec_c(0, p)):
                 case (a, b):
                     return _tracec_r(1, a)
             return _tracec_r(2, None)
         def g(n):
-            _tracec_e(1); x = _tracec_v(3, (yield _tracec_y(4, n)))
+            _tracec_e(1, (n,)); x = _tracec_v(3, (yield _tracec_y(4, n)))
             yield _tracec_y(5, None)
             yield from _tracec_y(6, range(n))
             return _tracec_r(7, (1, 2))
         async def h(q):
-            _tracec_e(2); r = _tracec_v(8, await q)
+            _tracec_e(2, (q,)); r = _tracec_v(8, await q)
             async for v in _tracec_c(9, q):
                 yield _tracec_y(10, v)
             _tracec_r(11, None); return
@@ -168,16 +168,16 @@ def test_annotations_aliases_params_nested_functions_and_lambdas():
             @tc.trace
             def m(self, x):
                 def inner(y):
-                    _tracec_e(1); return _tracec_r(0, y + x)
+                    _tracec_e(1, (y,)); return _tracec_r(0, y + x)
                 return _tracec_r(1, (inner(x), (lambda z: z)(1), [w * 2 for w in range(x) if w]))
             @staticmethod
             @tr(doc="be nice")
-            def s(x): _tracec_e(2); return _tracec_r(2, (x, 1))
+            def s(x): _tracec_e(2, (x,)); return _tracec_r(2, (x, 1))
         def plain(x):
             return x
         @tc.trace
         def f(a):
-            if (_tracec_e(3) or _tracec_c(3, (n := len(a)) > 1)):
+            if (_tracec_e(3, (a,)) and None or _tracec_c(3, (n := len(a)) > 1)):
                 return _tracec_r(4, (n,
                         a))
             return _tracec_r(5, -1)
@@ -197,7 +197,7 @@ def test_unannotated_module_is_left_alone_and_pragma_traces_everything():
     ("# a comment\ndef f(x):\n    return x\n", ["HEADER  # a comment"]),
     ('"""Doc."""\nimport os\ndef f(x):\n    return x\n', ['"""Doc."""; HEADER', "import os"]),
     ("import os\ndef f(x):\n    return x\n", ["HEADER; import os"]),
-    ("def f(x):\n    return x\nimport os\n", ["def f(x):", "    _tracec_e(0); return _tracec_r(0, x)",
+    ("def f(x):\n    return x\nimport os\n", ["def f(x):", "    _tracec_e(0, (x,)); return _tracec_r(0, x)",
                                              "HEADER; import os"]),
 ])
 def test_header_goes_on_an_existing_line(source, expected_first_lines):
@@ -248,5 +248,5 @@ def test_multiline_statements_keep_every_line():
                     + [3])
         """
     after = instrumented_body(before)
-    assert after.splitlines()[4:7] == ["    _tracec_e(0); x = _tracec_v(0, [a,",
+    assert after.splitlines()[4:7] == ["    _tracec_e(0, (a,)); x = _tracec_v(0, [a,",
                                        "         a + 1,  # comment", "         a + 2])"]

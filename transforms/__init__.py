@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
 
-TABLE_FORMAT = 1   # bump when the header's tables change shape; the runtime refuses other formats
+TABLE_FORMAT = 2   # bump when the header's tables change shape; the runtime refuses other formats
 _TABLES = "_tracec_tables_"   # stand-in for the header's table literal while LibCST places it
 
 

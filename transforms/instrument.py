@@ -32,9 +32,9 @@ def _parenthesize(expr: cst.BaseExpression) -> cst.BaseExpression:
 
 
 def _before(call: cst.Call, expr: cst.BaseExpression) -> cst.BaseExpression:
-    """`(hook() or expr)`: runs the hook first and evaluates to expr (hooks return None)."""
-    return cst.BooleanOperation(call, cst.Or(), _parenthesize(expr), lpar=[cst.LeftParen()],
-                                rpar=[cst.RightParen()])
+    """`(hook() and None or expr)`: runs the hook first and evaluates to expr whatever it returns."""
+    return cst.BooleanOperation(cst.BooleanOperation(call, cst.And(), cst.Name("None")), cst.Or(),
+                                _parenthesize(expr), lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 def _is_string_statement(small: cst.BaseSmallStatement) -> bool:
@@ -98,7 +98,10 @@ class FunctionRewriter:
             (self._code(node.params) if _has_params(node.params) else "") + ")" + \
             (f" -> {self._code(node.returns.annotation)}" if node.returns else "") + ":"
         body = self.block(node.body, scope)
-        body = prologue(body, hook_call("e", fid, with_value=False), allow_loop=False)
+        # the arguments are handed over as a tuple: reading them through the frame's f_locals would
+        # keep every local alive for as long as the call runs (a behaviour change weakrefs can see)
+        arguments = cst.Tuple([cst.Element(cst.Name(name)) for name in param_names(node.params)])
+        body = prologue(body, hook_call("e", fid, arguments), allow_loop=False)
         self.functions[fid] = (qualname, self._line(node.name), trainable, doc, param_names(node.params),
                                tuple(declared[0]), tuple(declared[1]), outer, header, _can_fall_off(node.body))
         return node.with_changes(body=body)
