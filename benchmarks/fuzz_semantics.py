@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     from _timing import write_results
 
     seeds = range(args.seed_start, args.seed_start + args.count)
+    fingerprint = tracec_fingerprint()
     started = time.perf_counter()
     report = lambda done, total: print(f"checked {done}/{total} programs", file=sys.stderr, flush=True)  # noqa: E731
     outcomes = check_seeds(seeds, jobs=args.jobs, batch=args.batch, small=args.size == "small", progress=report)
