@@ -189,3 +189,18 @@ def write_results(name: str, data: dict) -> str:
         raise
     print(f"\nwrote {os.path.relpath(path)}")
     return path
+
+
+def load_instrumented(source: str, *, path: str, module: str, all_functions: bool = True) -> dict:
+    """Instrument a workload and execute it in a fresh namespace, as the import hook would."""
+    from tracec.transforms import instrument_source
+
+    result = instrument_source(source, path=path, module=module, all_functions=all_functions)
+    if result.error is not None or not result.functions:
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: could not instrument {path}: "
+                         f"{result.error or 'no function was instrumented'}")
+    namespace = {"__name__": module}
+    if not result.header_placed:
+        exec(result.header, namespace)   # what the import hook does for files with no line to carry it
+    exec(compile(result.code, path, "exec"), namespace)
+    return namespace

@@ -22,11 +22,10 @@ import random
 import sys
 import textwrap
 
-from _timing import add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, time_once, write_results
+from _timing import load_instrumented, add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, time_once, write_results
 
 import tracec.runtime as rt
 from tracec.runtime import Graph, Node, Param
-from tracec.transforms import instrument_source
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 
@@ -90,15 +89,7 @@ BLOCK = 500   # iterations per traced `block` call: below the runtime's per-fram
 
 
 def load_workload():
-    result = instrument_source(WORKLOAD, path="bench/backward_workload.py", module="backward_workload",
-                               all_functions=True)
-    if result.error is not None or not result.functions:
-        raise SystemExit(f"bench_backward: could not instrument the workload: {result.error}")
-    namespace = {"__name__": "backward_workload"}
-    if not result.header_placed:
-        exec(result.header, namespace)
-    exec(compile(result.code, "bench/backward_workload.py", "exec"), namespace)
-    return namespace["run"]
+    return load_instrumented(WORKLOAD, path="bench/backward_workload.py", module="backward_workload")["run"]
 
 
 def recorded_graph(run, size: int) -> tuple[Graph, float]:

@@ -18,10 +18,9 @@ import argparse
 import sys
 import textwrap
 
-from _timing import add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, write_results
+from _timing import load_instrumented, add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, write_results
 
 import tracec.runtime as rt
-from tracec.transforms import instrument_source
 
 WORKLOADS = {
     "arithmetic": ("""
@@ -90,16 +89,7 @@ def compile_plain(name: str, source: str) -> dict:
 
 
 def compile_instrumented(name: str, source: str) -> dict:
-    result = instrument_source(source, path=f"bench/{name}.py", module=f"bench_{name}", all_functions=True)
-    if result.error is not None:
-        raise SystemExit(f"bench_runtime: could not instrument workload {name}: {result.error}")
-    if not result.functions:
-        raise SystemExit(f"bench_runtime: workload {name} was not instrumented (0 functions)")
-    namespace = {"__name__": f"bench_{name}"}
-    if not result.header_placed:
-        exec(result.header, namespace)   # what the import hook does for files with no line to carry it
-    exec(compile(result.code, f"<instrumented {name}>", "exec"), namespace)
-    return namespace
+    return load_instrumented(source, path=f"bench/{name}.py", module=f"bench_{name}")
 
 
 def count_statements(func, arg, filename: str) -> int:

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 
-from _timing import HERE, add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, write_results
+from _timing import HERE, load_instrumented, add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, write_results
 
 WORK_DIR = os.path.join(HERE, ".work")
 QUESTIONS = ["What is the capital of France?", "Which is the largest planet?",
@@ -115,16 +115,10 @@ def ancestors(start, parents_of) -> set:
 # -- tracec -----------------------------------------------------------------------------------------
 def tracec_side(repeat: int) -> dict:
     import tracec.runtime as rt
-    from tracec.transforms import instrument_source
 
     expected, t_plain = plain_answers(repeat)
-    result = instrument_source(TRACEC, path="bench/workflow_tracec.py", module="workflow_tracec")
-    if result.error is not None or not result.functions:
-        raise SystemExit(f"bench_trace_compare: could not instrument the tracec workflow: {result.error}")
-    namespace = {"__name__": "workflow_tracec"}
-    if not result.header_placed:
-        exec(result.header, namespace)
-    exec(compile(result.code, "bench/workflow_tracec.py", "exec"), namespace)
+    namespace = load_instrumented(TRACEC, path="bench/workflow_tracec.py", module="workflow_tracec",
+                                  all_functions=False)
     solve = namespace["solve"]
 
     def run():

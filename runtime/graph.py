@@ -7,7 +7,6 @@ import os
 import tempfile
 from dataclasses import dataclass
 
-from .preview import preview
 
 class Node:
     __slots__ = ("id", "kind", "name", "code", "value", "file", "line", "function", "parents", "control",
