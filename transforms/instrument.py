@@ -81,10 +81,13 @@ class FunctionRewriter:
         return self.positions[node].start.line
 
     def _statement(self, scope: Scope, kind: str, name: str, code: str, first: cst.CSTNode,
-                   last: cst.CSTNode, reads, writes) -> int:
+                   last: cst.CSTNode | None, reads, writes) -> int:
+        """Register a statement; its lines run from `first`'s start to `last`'s end (None: one line)."""
         sid = len(self.statements)
-        self.statements.append((scope.fid, self._line(first), self.positions[last].end.line, kind, name,
-                                code, tuple(dict.fromkeys(reads)), tuple(dict.fromkeys(writes)), scope.control))
+        line = self._line(first)
+        end = self.positions[last].end.line if last is not None else line
+        self.statements.append((scope.fid, line, end, kind, name, code, tuple(dict.fromkeys(reads)),
+                                tuple(dict.fromkeys(writes)), scope.control))
         return sid
 
     # -- functions --------------------------------------------------------------------------------
@@ -195,11 +198,7 @@ class FunctionRewriter:
             use = analyse(handler.type)
             code = "except" + (f" {self._code(handler.type)}" if handler.type else "") + \
                 (f" as {names[0]}" if names else "") + ":"
-            sid = self._statement(scope, "control", "except", code, handler, handler.type or handler,
-                                  use.reads, names)
-            if handler.type is None:   # a bare except's span is its whole body; keep it to its line
-                self.statements[sid] = self.statements[sid][:2] + (self.statements[sid][1],) + \
-                    self.statements[sid][3:]
+            sid = self._statement(scope, "control", "except", code, handler, handler.type, use.reads, names)
             handler_body = self.block(handler.body, scope.under(sid))
             handlers.append(handler.with_changes(body=prologue(handler_body, hook_call("h", sid, with_value=False),
                                                                allow_loop=True)))
