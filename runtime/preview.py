@@ -39,20 +39,21 @@ def _name(kind: type) -> str:
 
 
 def _render(value, depth: int, limit: int) -> str:
+    # every decision uses type(value): an instance check would consult a user-defined __class__
     kind = type(value)
-    if isinstance(value, str):
+    if issubclass(kind, str):
         text = str.__str__(value)
         return repr(text if len(text) <= limit else text[:limit])
-    if isinstance(value, _SCALARS) and kind.__repr__ is _base_repr(value):
+    if issubclass(kind, _SCALARS) and kind.__repr__ is _base_repr(kind):
         return repr(value)[: limit + 10]
     if depth <= 0:
         return "..."
-    if isinstance(value, BaseException):
+    if issubclass(kind, BaseException):
         args = BaseException.__getattribute__(value, "args")
         return f"{kind.__name__}({_sequence(args, depth, limit)})"
-    if isinstance(value, enum.Enum):
+    if issubclass(kind, enum.Enum):
         return f"<{kind.__name__}.{value._name_}>"
-    if isinstance(value, tuple) and hasattr(kind, "_fields"):   # a named tuple
+    if issubclass(kind, tuple) and hasattr(kind, "_fields"):   # a named tuple
         fields = ", ".join(f"{f}={_render(tuple.__getitem__(value, i), depth - 1, limit)}"
                            for i, f in enumerate(kind._fields[:_ITEMS]))
         return f"{kind.__name__}({fields})"
@@ -61,10 +62,10 @@ def _render(value, depth: int, limit: int) -> str:
         fields = ", ".join(f"{f.name}={_render(object.__getattribute__(value, f.name), depth - 1, limit)}"
                            for f in shown)
         return f"{kind.__name__}({fields})"
-    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+    if issubclass(kind, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
         return f"<function {getattr(value, '__qualname__', '?')}>"
     for base, opening, closing in _CONTAINERS:
-        if isinstance(value, base):
+        if issubclass(kind, base):
             size = base.__len__(value)
             if size == 0 and base in (set, frozenset, collections.deque):
                 return f"{kind.__name__}()"
@@ -73,7 +74,7 @@ def _render(value, depth: int, limit: int) -> str:
                 inner += ","
             text = opening + inner + closing
             return text if kind is base and base is not collections.deque else f"{kind.__name__}({text})"
-    if isinstance(value, dict):
+    if issubclass(kind, dict):
         items = []
         for i, (key, item) in enumerate(dict.items(value)):
             if i == _ITEMS:
@@ -101,9 +102,9 @@ def _sequence(items, depth: int, limit: int, length: int | None = None) -> str:
     return ", ".join(shown)
 
 
-def _base_repr(value):
+def _base_repr(kind: type):
     for base in _SCALARS:
-        if isinstance(value, base):
+        if issubclass(kind, base):
             return base.__repr__
     return None
 

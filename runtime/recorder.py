@@ -57,7 +57,7 @@ class Recorder(Graph):
 
     # -- nodes ------------------------------------------------------------------------------------
     def _add(self, kind, name, code, value, file, line, function, parents, control, error=None):
-        text = value if isinstance(value, _Text) else preview(value)
+        text = value if type(value) is _Text else preview(value)
         parents, control = _edges(parents), _edges(control)
         with self._lock:
             nid = len(self.nodes)
@@ -299,7 +299,7 @@ class Recorder(Graph):
         """Record error nodes along the exception's traceback, innermost first, and close the traced
         frames it ended (all but `handling`, the frame catching it). Returns the outermost error node.
         Idempotent per (exception, frame), so a re-raised exception is not recorded twice."""
-        if not isinstance(exc, Exception):
+        if not issubclass(type(exc), Exception):
             return None
         chain = []
         tb = exc.__traceback__

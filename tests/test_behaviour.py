@@ -530,3 +530,33 @@ def test_recording_does_not_extend_the_lifetime_of_locals(load):
         steps = module.drop(module.Big())   # only the generator's frame holds the object now
         next(steps)
         assert next(steps) is True
+
+
+def test_conditions_are_tested_once_and_user_attribute_hooks_are_not_called(load):
+    source = """
+        calls = []
+        class Falsy:
+            def __bool__(self):
+                calls.append("bool")
+                return False
+        class Spy:
+            def __getattribute__(self, name):
+                calls.append("getattribute " + name)
+                return object.__getattribute__(self, name)
+        def branch(p, q):
+            if p and 1:
+                return "a"
+            elif not (p or q):
+                return "b"
+            return "c"
+        def make():
+            s = Spy()
+            return s
+        """
+    plain = load(source, instrument=False)
+    plain.branch(plain.Falsy(), 0), plain.make()
+    module = load(source)
+    with tracec.record():
+        assert module.branch(module.Falsy(), 0) == "b"
+        module.make()
+    assert module.calls == plain.calls == ["bool", "bool"]

@@ -57,13 +57,13 @@ def test_conditions_loops_and_with_wrap_their_header_expression():
         """, """
         def f(xs):
             \"\"\"Doc.\"\"\"; _tracec_e(0, (xs,))
-            if _tracec_c(0, xs):
+            if (_tracec_c(0, True) if xs else _tracec_c(0, False)):
                 n = _tracec_v(1, 1)
-            elif _tracec_c(2, len(xs) > 2):
+            elif (_tracec_c(2, True) if len(xs) > 2 else _tracec_c(2, False)):
                 n = _tracec_v(3, 2)
             else:
                 n = _tracec_v(4, 3)
-            while _tracec_c(5, n < 5): n += 1; _tracec_v(6, n)
+            while (_tracec_c(5, True) if n < 5 else _tracec_c(5, False)): n += 1; _tracec_v(6, n)
             for i, x in _tracec_c(7, enumerate(xs)):
                 _tracec_v(8, print(i))
             with open("f") as fh, _tracec_c(9, open("g")) as gh:
@@ -177,7 +177,7 @@ def test_annotations_aliases_params_nested_functions_and_lambdas():
             return x
         @tc.trace
         def f(a):
-            if (_tracec_e(3, (a,)) and None or _tracec_c(3, (n := len(a)) > 1)):
+            if (_tracec_e(3, (a,)) and None or (_tracec_c(3, True) if (n := len(a)) > 1 else _tracec_c(3, False))):
                 return _tracec_r(4, (n,
                         a))
             return _tracec_r(5, -1)
@@ -213,7 +213,7 @@ def test_header_can_ride_on_the_first_expression_the_module_evaluates():
     result = instrument_source(source, path="m.py", module="m", all_functions=True)
     assert result.header_placed
     assert result.code.splitlines()[2].startswith("if (_tracec_m := __import__('tracec.runtime'")
-    assert result.code.splitlines()[2].endswith(' and (__name__ == "__main__"):')
+    assert result.code.splitlines()[2].endswith(' and (True if __name__ == "__main__" else False):')
     namespace = {"__name__": "m"}
     exec(compile(result.code, "m.py", "exec"), namespace)
     assert namespace["f"](2) == 2

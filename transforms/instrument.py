@@ -176,7 +176,11 @@ class FunctionRewriter:
         sid = self._statement(scope, "control", keyword, f"{keyword} {self._code(stmt.test)}:", stmt, stmt.test,
                               use.reads, use.writes)
         inner = scope.under(sid)
-        test = hook_call("c", sid, self.expression(stmt.test, scope))
+        # `if t:` -> `if (_c(sid, True) if t else _c(sid, False)):` tests t exactly once, as plain Python
+        # does; passing t's value through the hook would call `__bool__` again after `a and b`
+        test = cst.IfExp(test=self.expression(stmt.test, scope), body=hook_call("c", sid, cst.Name("True")),
+                         orelse=hook_call("c", sid, cst.Name("False")), lpar=[cst.LeftParen()],
+                         rpar=[cst.RightParen()])
         body = self.block(stmt.body, inner)
         orelse = stmt.orelse
         if isinstance(orelse, cst.If):

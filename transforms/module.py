@@ -218,8 +218,9 @@ def place_header(module: cst.Module, header: str, header_expression: str) -> tup
 
 
 def _header_in_expression(stmt: cst.BaseStatement, header: cst.BaseExpression):
-    """`if test:` -> `if (_tracec_m := ...) and (test):`; the hooks object is truthy, so the
-    statement sees its own expression's value. Also decorators, loop iterables, `with` and `match`."""
+    """`if test:` -> `if (_tracec_m := ...) and (True if test else False):`; the hooks object is
+    truthy, so the statement sees its own expression's value. Also decorators, `for` iterables, `with`
+    and `match` (not `while`, whose test runs again on every iteration)."""
     def first(expr):
         return cst.BooleanOperation(header, cst.And(), expr.with_changes(
             lpar=expr.lpar or [cst.LeftParen()], rpar=expr.rpar or [cst.RightParen()]))
@@ -228,8 +229,9 @@ def _header_in_expression(stmt: cst.BaseStatement, header: cst.BaseExpression):
         decorators = list(stmt.decorators)
         decorators[0] = decorators[0].with_changes(decorator=first(decorators[0].decorator))
         return stmt.with_changes(decorators=decorators)
-    if isinstance(stmt, (cst.If, cst.While)):
-        return stmt.with_changes(test=first(stmt.test))
+    if isinstance(stmt, cst.If):   # `True if test else False`: the test is evaluated for truth once
+        return stmt.with_changes(test=first(cst.IfExp(test=stmt.test, body=cst.Name("True"),
+                                                      orelse=cst.Name("False"))))
     if isinstance(stmt, cst.For):
         return stmt.with_changes(iter=first(stmt.iter))
     if isinstance(stmt, cst.With):
