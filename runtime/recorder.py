@@ -69,7 +69,7 @@ class Recorder(Graph):
             self.nodes.append(Node(nid, kind, name, code, text, file, line, function, parents, control, error))
         return nid
 
-    def _statement_node(self, fr: Frame, sid: int, value, kind=None, extra=()):
+    def _statement_node(self, fr: Frame, sid: int, value, extra=()):
         st = fr.table.statements[sid]
         seen = fr.counts.get(sid)
         if seen is not None and seen[0] >= LOOP_NODES:   # a long loop: update the last node, don't grow
@@ -84,7 +84,7 @@ class Recorder(Graph):
             parents += fr.base
             parents += extra
             control = (fr.ctrl.get(st.control),) if st.control >= 0 else ()
-            nid = self._add(kind or st.kind, st.name, st.code, value, fr.table.file, st.line, fr.function,
+            nid = self._add(st.kind, st.name, st.code, value, fr.table.file, st.line, fr.function,
                             parents, control)
             if nid is None:
                 return None

@@ -8,7 +8,6 @@ condition, _tracec_r return, _tracec_y yield, _tracec_h exception handler, _trac
 from __future__ import annotations
 
 import libcst as cst
-from libcst.metadata import PositionProvider
 
 from .names import analyse, param_names, pattern_captures, target_names, target_reads
 
@@ -423,4 +422,4 @@ def _contains_yield(body: cst.BaseSuite) -> bool:
     return bool(found)
 
 
-__all__ = ["FunctionRewriter", "PositionProvider", "hook_call", "prologue"]
+__all__ = ["FunctionRewriter", "hook_call", "prologue"]
