@@ -1,4 +1,4 @@
-"""The `tracec` command line: instrument, run, show.
+"""The `tracec` command line: instrument, run, show, optimize, apply.
 
 Exit statuses: 0 ok, 1 changes or errors found, 2 usage error, 123 internal error.
 `tracec run` instead exits with the program's own status.
@@ -91,6 +91,38 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", metavar="FILE", help="graph JSON written by `tracec run`")
     show.add_argument("-o", "--output", metavar="OUT.html",
                       help="output file (default: FILE with an .html suffix)")
+
+    optimize = commands.add_parser(
+        "optimize",
+        help="improve the trainable params and functions a task file exercises; write patches",
+        description="Run TASK.py's examples recorded, send their feedback backward, ask an LLM for "
+        "better values, keep what scores better, and write one reviewable patch per improved file "
+        "under .tracec/patches/. Your source files are not touched (see `tracec apply`).",
+    )
+    optimize.add_argument("task", metavar="TASK.py",
+                          help="defines train, optional val, run(example) and feedback(example, output)")
+    optimize.add_argument("--model", metavar="M", help="litellm model string (default: [tool.tracec] "
+                          "model, then $TRACEC_MODEL, then the embedded local/smollm2)")
+    optimize.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for the model")
+    optimize.add_argument("--steps", type=_jobs, metavar="N", help="optimization steps (default 5)")
+    optimize.add_argument("--batch-size", type=_jobs, metavar="B", help="train examples per step (default 4)")
+    optimize.add_argument("--seed", type=int, metavar="S", help="seed for minibatches and the model (default 0)")
+    optimize.add_argument("--budget-usd", type=float, metavar="X",
+                          help="stop before the LLM cost would exceed X dollars")
+    optimize.add_argument("--max-tokens", type=_jobs, metavar="T", help="completion tokens per LLM call")
+    optimize.add_argument("--resume", metavar="RUN_ID", help="continue the run in .tracec/runs/RUN_ID")
+    optimize.add_argument("--workers", type=_jobs, metavar="K", help="examples evaluated in parallel threads")
+    optimize.add_argument("--no-cache", action="store_true", help="do not reuse cached LLM replies")
+
+    apply = commands.add_parser(
+        "apply",
+        help="apply (or check, or revert) patches written by `tracec optimize`",
+        description="Apply PATCHes (default: every pending patch in .tracec/patches/, in order). A patch "
+        "made against a different version of its file is refused. Files are replaced atomically.",
+    )
+    apply.add_argument("patches", nargs="*", metavar="PATCH")
+    apply.add_argument("--check", action="store_true", help="report whether each patch applies; write nothing")
+    apply.add_argument("--revert", action="store_true", help="undo applied PATCHes")
     return parser
 
 
@@ -176,6 +208,14 @@ def _dispatch(argv: list[str]) -> int:
                                       diff=args.diff, check=args.check, jobs=args.jobs)
         except BuildUsageError as exc:
             raise UsageError(str(exc)) from None
+    if args.command == "optimize":
+        from tracec.optimize import optimize_command
+
+        return optimize_command(args)
+    if args.command == "apply":
+        from tracec.apply import apply_command
+
+        return apply_command(args)
     return _show(args.file, args.output)
 
 
