@@ -19,7 +19,7 @@ from .recorder import Recorder
 from .tables import ModuleTable
 
 __all__ = ["Feedback", "Graph", "Node", "Param", "ParamFeedback", "Recorder", "module", "observe_exception",
-           "preview", "record", "start", "stop", "write_graph", "active", "set_param_override"]
+           "preview", "record", "instrumented_modules", "ModuleHooks", "start", "stop", "write_graph", "active", "set_param_override"]
 
 _recorders: list[Recorder] = []           # active recordings, innermost last
 _modules: "weakref.WeakSet[ModuleHooks]" = weakref.WeakSet()
@@ -79,8 +79,9 @@ class ModuleHooks:
     because they appear on every instrumented statement: `_tracec_e` enter, `_v` statement, `_c`
     condition, `_r` return, `_y` yield, `_h` exception handler, `_p` parameter site."""
 
-    def __init__(self, table: ModuleTable, namespace: dict) -> None:
+    def __init__(self, table: ModuleTable, namespace: dict, literals: tuple = ((), (), ())) -> None:
         self.table = table
+        self.literals = literals   # the header's (functions, statements, params), kept so `extend` can add to them
         self.namespace = namespace
         self.global_params = {s.global_name: i for i, s in enumerate(table.params) if s.global_name}
         self.param_values: dict[int, object] = {}
@@ -97,6 +98,12 @@ class ModuleHooks:
             for name, (handler, passes_value) in _RECORDING_HOOKS.items():
                 ns[name] = _recording_hook(self, handler, passes_value)
         ns["_tracec_p"] = self.p
+
+    def extend(self, functions, statements, params) -> None:
+        """Add the tables of code compiled later for this module (see `first_ids` in the transform)."""
+        self.literals = tuple(old + tuple(new) for old, new in zip(self.literals, (functions, statements, params)))
+        # global_params keep pointing at the original sites: a recompiled function binds no new globals
+        self.table = ModuleTable.from_literals(self.table.module, self.table.file, *self.literals)
 
     def param_value(self, site_id: int):
         site = self.table.params[site_id]
@@ -135,7 +142,8 @@ def module(table_format: int, name: str, file: str, namespace: dict, functions, 
     if table_format != TABLE_FORMAT:
         raise ImportError(f"{file}: instrumented by an incompatible tracec (table format {table_format}, this "
                           f"runtime reads {TABLE_FORMAT}); rebuild it with `tracec instrument`")
-    return ModuleHooks(ModuleTable.from_literals(name, file, functions, statements, params), namespace)
+    return ModuleHooks(ModuleTable.from_literals(name, file, functions, statements, params), namespace,
+                       (tuple(functions), tuple(statements), tuple(params)))
 
 
 def _switch_all() -> None:
@@ -158,6 +166,11 @@ def stop(recorder: Recorder) -> Recorder:
         _recorders.remove(recorder)
         _switch_all()
     return recorder
+
+
+def instrumented_modules() -> list[ModuleHooks]:
+    """The hooks of every instrumented module loaded in this process."""
+    return list(_modules)
 
 
 def active() -> Recorder | None:

@@ -31,6 +31,7 @@ class InstrumentResult:
     functions: int
     header: str
     header_placed: bool
+    tables: tuple = ((), (), ())   # (functions, statements, params) as the header passes them to the runtime
 
     @property
     def changed(self) -> bool:
@@ -42,8 +43,12 @@ def wants_instrumentation(source: str, all_functions: bool = False) -> bool:
     return all_functions or "tracec" in source
 
 
-def instrument_source(source: str, *, path: str, module: str, all_functions: bool = False) -> InstrumentResult:
-    """Instrument one module's source. Never raises for bad input: syntax errors come back in `.error`."""
+def instrument_source(source: str, *, path: str, module: str, all_functions: bool = False,
+                      first_ids: tuple[int, int, int] = (0, 0, 0)) -> InstrumentResult:
+    """Instrument one module's source. Never raises for bad input: syntax errors come back in `.error`.
+
+    `first_ids` numbers functions, statements and param sites from where a live module's table ends, so
+    code recompiled from a changed source (an optimizer candidate) can extend that table."""
     if not wants_instrumentation(source, all_functions):
         return InstrumentResult(path, source, source, None, 0, "", False)
     # imported here so that loading this package (the import hook's cache hits) costs no LibCST import
@@ -60,13 +65,19 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     wrapper = wrap(tree)
     positions = wrapper.resolve(PositionProvider)
     visitor = ModuleInstrumenter(module, all_functions or bool(PRAGMA.search(source)), tracec_names(tree))
+    # placeholders stand for the entries the live table already has: ids are positions in these lists
+    first_function, first_statement, first_param = first_ids
+    visitor.functions[:0] = [None] * first_function
+    visitor.statements[:0] = [None] * first_statement
+    visitor.params[:0] = [None] * first_param
     tables = (visitor.functions, visitor.statements)
     visitor.rewriter = FunctionRewriter(tree, positions, tables, visitor.param_site, visitor.annotation)
     new_tree = wrapper.visit(visitor)
-    if not visitor.functions and not visitor.params:
+    functions = tuple(visitor.functions[first_function:])
+    raw = (functions, tuple(visitor.statements[first_statement:]), tuple(visitor.params[first_param:]))
+    if not raw[0] and not raw[2]:
         return InstrumentResult(path, source, source, None, 0, "", False)
-    tables = (f"{TABLE_FORMAT}, {module!r}, {path!r}, globals(), {tuple(visitor.functions)!r}, "
-              f"{tuple(visitor.statements)!r}, {tuple(visitor.params)!r}")
+    tables = f"{TABLE_FORMAT}, {module!r}, {path!r}, globals(), {raw[0]!r}, {raw[1]!r}, {raw[2]!r}"
     # LibCST places a short stand-in; the table (often longer than the source) is spliced into the text
     header = f"import tracec.runtime as _tracec_rt; _tracec_m = _tracec_rt.module({_TABLES})"
     expression = f"(_tracec_m := __import__('tracec.runtime', fromlist=['module']).module({_TABLES}))"
@@ -74,8 +85,8 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     code = new_tree.code
     if placed:
         code = code.replace(_TABLES, tables, 1)
-    return InstrumentResult(path, source, code, None, len(visitor.functions), header.replace(_TABLES, tables),
-                            placed)
+    return InstrumentResult(path, source, code, None, len(functions), header.replace(_TABLES, tables),
+                            placed, raw)
 
 
 def _syntax_error(path: str, source: str, exc) -> SourceError:

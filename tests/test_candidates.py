@@ -1,0 +1,69 @@
+"""Candidates tried in the running process: recompiled trainable code extends the live module's table,
+runs through every existing reference, records like the original, and is undone exactly."""
+
+from __future__ import annotations
+
+import textwrap
+import types
+
+import pytest
+
+import tracec
+from tracec.transforms import instrument_source
+from tests.support import load_module
+
+SOURCE = """\
+import tracec
+
+SCALE = tracec.param(2, doc="multiplier")
+
+
+@tracec.trainable
+def double(x):
+    y = x * SCALE
+    return y
+
+
+@tracec.trace
+def use(x):
+    z = double(x)
+    return z + 1
+"""
+
+CANDIDATE = SOURCE.replace("    y = x * SCALE\n", "    y = x * SCALE\n    y = y + 100\n")
+
+
+def test_first_ids_number_new_entries_after_the_live_table(tmp_path):
+    module = load_module(tmp_path, "cand_ids", SOURCE, instrument=True, all_functions=False)
+    hooks = module._tracec_m
+    before = (len(hooks.table.functions), len(hooks.table.statements), len(hooks.table.params))
+    result = instrument_source(CANDIDATE, path="cand_ids.py", module="cand_ids", first_ids=before)
+    functions, statements, params = result.tables
+    assert [f[0] for f in functions] == ["double", "use"]
+    assert len(statements) == before[1] + 1          # one statement more than the original module
+    assert all(st[0] >= before[0] for st in statements)   # statements name the new function ids
+    hooks.extend(*result.tables)
+    assert len(hooks.table.statements) == 2 * before[1] + 1
+
+
+def test_swapped_code_object_records_the_candidate_statements(tmp_path):
+    module = load_module(tmp_path, "cand_swap", SOURCE, instrument=True, all_functions=False)
+    hooks = module._tracec_m
+    first_ids = (len(hooks.table.functions), len(hooks.table.statements), len(hooks.table.params))
+    result = instrument_source(CANDIDATE, path="cand_swap.py", module="cand_swap", first_ids=first_ids)
+    hooks.extend(*result.tables)
+    compiled = compile(result.code, "cand_swap.py", "exec")
+    code = next(c for c in compiled.co_consts if isinstance(c, types.CodeType) and c.co_name == "double")
+    original = module.double.__code__
+    module.double.__code__ = code
+    try:
+        with tracec.record() as run:
+            assert module.use(3) == 107
+        codes = [n.code for n in run.nodes]
+        assert "y = y + 100" in codes
+        run.feedback(run.outputs[-1], "too big", score=0.0)
+        reached = run.backward()
+        assert {"cand_swap:double", "cand_swap:SCALE"} <= set(reached)
+    finally:
+        module.double.__code__ = original
+    assert module.use(3) == 7
