@@ -7,7 +7,7 @@ that control flow, which a runtime tracer that only follows values (Trace's) can
 import tracec
 
 URGENT_WORDS = tracec.param(["refund", "broken"], doc="words that make a ticket urgent")
-ESCALATE_AT = tracec.param(2, doc="urgency score at which a ticket goes to the escalations queue")
+ESCALATE_AT = tracec.param(1, doc="urgency score at which a ticket goes to the escalations queue")
 QUEUES = {"billing": ["invoice", "charge", "refund"], "tech": ["error", "crash", "broken", "login"]}
 
 
