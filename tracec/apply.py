@@ -1,0 +1,211 @@
+"""`tracec apply`: apply, check or revert the patches `tracec optimize` wrote under .tracec/patches/.
+
+A patch names the sha256 of the file it was made against and of the file it produces, so a stale patch
+is refused instead of being fuzzily merged. Hunks are applied exactly (no offsets, no fuzz) and the result
+must hash to the recorded value before the file is replaced (temp file in the same folder + os.replace).
+Targets are resolved (symlinks, '..') and must stay inside the project root. Applied patches move to
+.tracec/patches/applied/; reverting moves them back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracec.importhook import find_project_root
+from tracec.patch import APPLIED_DIR, PATCH_DIR, PatchError, PatchFile, quote_path, read_patch_text
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+_HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+@dataclass(frozen=True)
+class _Hunk:
+    old_start: int            # 1-based first line of `old` in the original file
+    new_start: int            # 1-based first line of `new` in the patched file
+    old: tuple[str, ...]      # lines with their line ends, as in the file
+    new: tuple[str, ...]
+
+
+def pending_patches(root: Path) -> list[Path]:
+    """Patches not applied yet, in the order they were written."""
+    folder = Path(root) / PATCH_DIR
+    return sorted(folder.glob("*.patch")) if folder.is_dir() else []
+
+
+def _parse_hunks(diff: str, patch: PatchFile) -> list[_Hunk]:
+    lines = diff.split("\n")
+    expected = (f"--- {quote_path('a/' + patch.target)}", f"+++ {quote_path('b/' + patch.target)}")
+    headers = [line.rstrip("\t") for line in lines[1:3]]
+    if lines[0] != f"diff --git {quote_path('a/' + patch.target)} {quote_path('b/' + patch.target)}" \
+            or tuple(headers) != expected:
+        raise PatchError(f"{patch.path}: its diff is not about its target {patch.target}; regenerate the patch")
+    hunks: list[_Hunk] = []
+    index = 3
+    while index < len(lines) and lines[index]:
+        match = _HUNK.match(lines[index])
+        if not match:
+            raise PatchError(f"{patch.path}:{index + 1}: malformed hunk header; regenerate the patch")
+        old_count = int(match.group(2) if match.group(2) is not None else 1)
+        new_count = int(match.group(4) if match.group(4) is not None else 1)
+        old: list[str] = []
+        new: list[str] = []
+        index += 1
+        last: tuple[list[str], ...] = ()
+        while index < len(lines) and (len(old) < old_count or len(new) < new_count
+                                      or lines[index].startswith("\\")):
+            line = lines[index]
+            tag, text = line[:1], line[1:] + "\n"
+            if tag == "\\":            # "\ No newline at end of file": the line before has no line end
+                for side in last:
+                    side[-1] = side[-1][:-1]
+            elif tag in (" ", "-", "+"):
+                last = {" ": (old, new), "-": (old,), "+": (new,)}[tag]
+                for side in last:
+                    side.append(text)
+            else:
+                raise PatchError(f"{patch.path}:{index + 1}: malformed hunk line; regenerate the patch")
+            index += 1
+        if len(old) != old_count or len(new) != new_count:
+            raise PatchError(f"{patch.path}: a hunk is truncated; regenerate the patch")
+        # an empty range names the line *after which* to insert; make it the 1-based insertion line
+        hunks.append(_Hunk(int(match.group(1)) + (old_count == 0), int(match.group(3)) + (new_count == 0),
+                           tuple(old), tuple(new)))
+    return hunks
+
+
+def _patched(text: str, hunks: list[_Hunk], reverse: bool, patch: PatchFile) -> str:
+    lines = text.split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+    for hunk in reversed(hunks):   # last first: earlier hunks keep their line numbers
+        old, new, start = (hunk.new, hunk.old, hunk.new_start) if reverse else (hunk.old, hunk.new, hunk.old_start)
+        if tuple(lines[start - 1:start - 1 + len(old)]) != old:
+            raise PatchError(f"{patch.target}:{start}: the patch body does not match the file; "
+                             "the patch file was edited, regenerate it")
+        lines[start - 1:start - 1 + len(old)] = new
+    return "".join(lines)
+
+
+def _target_path(root: Path, patch: PatchFile) -> Path:
+    real_root = Path(root).resolve()
+    if Path(patch.target).is_absolute():
+        raise PatchError(f"{patch.path}: target {patch.target} is absolute; tracec only writes inside the "
+                         "project root")
+    target = (real_root / patch.target).resolve()
+    if not target.is_relative_to(real_root):
+        raise PatchError(f"{patch.path}: target {patch.target} resolves to {target}, outside the project root "
+                         f"{real_root}; refusing to write there")
+    if not target.is_file():
+        raise PatchError(f"{patch.target}: no such file (patch {patch.path.name}); was it moved or deleted?")
+    return target
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    mode = path.stat().st_mode
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tracec-tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(temp, mode & 0o7777)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def _plan(root: Path, patch_path: Path, revert: bool, contents: dict[Path, bytes]) -> tuple[Path, bytes, str]:
+    """(target, new bytes, message) for one patch; `contents` overrides file contents (for --check runs)."""
+    patch, diff = read_patch_text(patch_path)
+    target = _target_path(root, patch)
+    current = contents[target] if target in contents else target.read_bytes()
+    before, after = (patch.result_sha256, patch.base_sha256) if revert else (patch.base_sha256, patch.result_sha256)
+    digest = _sha(current)
+    if digest == after:
+        return target, current, f"{patch.path.name}: {patch.target} is already {'reverted' if revert else 'patched'}"
+    if digest != before:
+        what = "patched" if revert else "made"
+        raise PatchError(f"{patch.target}: changed since {patch.path.name} was {what} (sha256 differs); "
+                         + ("revert it by hand" if revert else "rerun tracec optimize for a fresh patch"))
+    text = current.decode("utf-8", "surrogateescape")
+    result = _patched(text, _parse_hunks(diff, patch), revert, patch).encode("utf-8", "surrogateescape")
+    if _sha(result) != after:
+        raise PatchError(f"{patch.path}: applying it does not give the recorded result; the patch file was "
+                         "edited, regenerate it")
+    return target, result, f"{patch.path.name}: {'reverted' if revert else 'applied to'} {patch.target}"
+
+
+def _move(root: Path, patch_path: Path, revert: bool) -> None:
+    """Pending patches move to applied/ once applied, and back once reverted; others stay put."""
+    source, destination = (root / APPLIED_DIR, root / PATCH_DIR) if revert else (root / PATCH_DIR, root / APPLIED_DIR)
+    if patch_path.resolve().parent == source.resolve():
+        destination.mkdir(parents=True, exist_ok=True)
+        os.replace(patch_path, destination / patch_path.name)
+
+
+def apply_patch(root: Path, patch: Path, *, check: bool = False, revert: bool = False,
+                _contents: dict[Path, bytes] | None = None) -> str:
+    """Apply (or with revert=True undo) one patch; with check=True write nothing. Returns a one-line message."""
+    root = Path(root)
+    contents = {} if _contents is None else _contents
+    target, result, message = _plan(root, Path(patch), revert, contents)
+    if check:
+        contents[target] = result
+        return message.replace(": applied to ", ": would apply to ").replace(": reverted ", ": would revert ")
+    if result != target.read_bytes():
+        _write_atomically(target, result)
+    _move(root, Path(patch), revert)
+    return message
+
+
+def _resolve_argument(root: Path, name: str, revert: bool) -> Path | None:
+    path = Path(name)
+    if path.is_file():
+        return path
+    if revert:   # the pending name of a patch that has since moved to applied/
+        moved = root / APPLIED_DIR / path.name
+        if moved.is_file():
+            return moved
+    return None
+
+
+def apply_command(args: argparse.Namespace) -> int:
+    """tracec apply [PATCH...] [--check] [--revert]"""
+    root = find_project_root()
+    if args.revert and not args.patches:
+        print("tracec apply: error: --revert needs the PATCH to undo "
+              f"(applied ones are in {APPLIED_DIR.as_posix()}/)", file=sys.stderr)
+        return EXIT_USAGE
+    patches = []
+    for name in args.patches:
+        path = _resolve_argument(root, name, args.revert)
+        if path is None:
+            print(f"tracec apply: error: {name}: no such patch file", file=sys.stderr)
+            return EXIT_USAGE
+        patches.append(path)
+    if not args.patches:
+        patches = pending_patches(root)
+        if not patches:
+            print(f"no pending patches in {PATCH_DIR.as_posix()}/")
+            return EXIT_OK
+    contents: dict[Path, bytes] = {}
+    for patch in patches:
+        try:
+            print(apply_patch(root, patch, check=args.check, revert=args.revert, _contents=contents))
+        except PatchError as exc:
+            # later patches may build on this one: stop here rather than apply them out of order
+            print(f"tracec apply: error: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+    return EXIT_OK

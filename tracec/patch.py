@@ -1,0 +1,450 @@
+"""Write-back: edit a source file's trainable parts with LibCST and record the edit as a reviewable patch.
+
+Only the parameter's literal (the first argument of its `tracec.param(` call) or the trainable function's
+definition is replaced; decorators, comments and every other byte stay as they were. Only the new code goes
+through black, with the project's [tool.black] settings. The result is spliced in as text at the positions
+LibCST reports, so nothing outside the replaced spans is ever re-rendered.
+
+libcst and black are imported lazily: `tracec apply` only needs the patch-file half of this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import black
+    import libcst as cst
+
+PATCH_DIR = Path(".tracec") / "patches"
+APPLIED_DIR = PATCH_DIR / "applied"
+PATCH_MAGIC = "tracec-patch: 1"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")   # how Python (and LibCST positions) count lines
+
+
+class PatchError(Exception):
+    """One line: "path:line: what happened; what to do"."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str          # param key, "module:NAME" or "module:qualname"
+    kind: str         # "value" | "code"
+    line: int         # Param.line in the current file: the `tracec.param(` line, or the `def` line
+    new: object       # value: the new literal value; code: full source of the new def
+
+
+# -- black ------------------------------------------------------------------------------------------
+
+def black_mode(root: Path) -> "black.Mode":
+    """black.Mode from [tool.black] in root/pyproject.toml (black's defaults when absent)."""
+    import black
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    pyproject = Path(root) / "pyproject.toml"
+    try:
+        with open(pyproject, "rb") as fh:
+            config = tomllib.load(fh).get("tool", {}).get("black", {})
+    except FileNotFoundError:
+        return black.Mode()
+    except tomllib.TOMLDecodeError as exc:
+        raise PatchError(f"{pyproject}: not valid TOML ({exc}); fix it so tracec can read [tool.black]")
+    options = {key.replace("-", "_"): value for key, value in config.items()}
+    try:
+        versions = {black.TargetVersion[str(v).upper()] for v in options.get("target_version", [])}
+    except KeyError as exc:
+        raise PatchError(f"{pyproject}: [tool.black] target-version {exc} is unknown to black "
+                         f"{black.__version__}; fix or remove it")
+    return black.Mode(
+        target_versions=versions,
+        line_length=int(options.get("line_length", black.DEFAULT_LINE_LENGTH)),
+        string_normalization=not options.get("skip_string_normalization", False),
+        magic_trailing_comma=not options.get("skip_magic_trailing_comma", False),
+        preview=bool(options.get("preview", False)),
+    )
+
+
+def _black(code: str, mode, where: str) -> str:
+    import black
+
+    try:
+        return black.format_str(code, mode=mode)
+    except Exception as exc:  # black.InvalidInput and black's internal errors: both mean "not usable"
+        raise PatchError(f"{where}: black cannot format the new code ({exc}); the proposal is not used")
+
+
+# -- locating the targets ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Edit:
+    start: int        # character offsets into the source
+    end: int
+    text: str
+    line: int
+    key: str
+
+
+def _line_offsets(source: str) -> list[int]:
+    offsets = [0, 0]  # 1-based lines
+    offsets.extend(match.end() for match in _LINE_BREAK.finditer(source))
+    return offsets
+
+
+def _multiline_string_lines(module: "cst.Module") -> set[int]:
+    """Lines that begin inside a string literal: re-indenting them would change the string's value."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    inside: set[int] = set()
+    kinds = tuple(getattr(cst, name) for name in ("SimpleString", "FormattedString", "TemplatedString")
+                  if hasattr(cst, name))
+    for node, where in positions.items():
+        if isinstance(node, kinds) and where.end.line > where.start.line:
+            inside.update(range(where.start.line + 1, where.end.line + 1))
+    return inside
+
+
+def _reindent(code: str, old_prefix: str, new_prefix: str) -> list[str]:
+    """Lines of `code` with `old_prefix` swapped for `new_prefix`, except lines inside string literals."""
+    import libcst as cst
+
+    in_strings = _multiline_string_lines(cst.parse_module(code))
+    out = []
+    for number, line in enumerate(code.split("\n"), start=1):
+        if number not in in_strings and line.startswith(old_prefix) and line.strip():
+            line = new_prefix + line[len(old_prefix):]
+        out.append(line)
+    return out
+
+
+def _first_argument(call: "cst.Call"):
+    for arg in call.args:
+        if arg.keyword is None and arg.star == "":
+            return arg.value
+        if arg.keyword is not None and arg.keyword.value == "value":
+            return arg.value
+    return None
+
+
+def _value_text(value: object, current: "cst.BaseExpression", mode, where: str, column: int) -> str:
+    """The new literal's source, black-formatted as if it stood at `column`."""
+    import libcst as cst
+
+    from tracec.api import _check_literal
+
+    try:
+        _check_literal(value, "the new value")
+    except TypeError as exc:
+        raise PatchError(f"{where}: {exc}")
+    text = repr(value)
+    printable = isinstance(value, str) and all(ch in "\n\t" or ch.isprintable() for ch in value)
+    if printable and "\n" in value and isinstance(current, cst.SimpleString) \
+            and current.value.endswith(('"""', "'''")):
+        # keep a multi-line prompt readable: triple quotes like the original, if that spells the same value
+        quote = current.value[-3:]
+        body = value.replace("\\", "\\\\").replace(quote[0] * 3, "\\" + quote[0] * 3)
+        candidate = quote + body + quote
+        if not body.endswith(quote[0]) and _same_literal(candidate, value):
+            text = candidate
+    width = max(20, mode.line_length - column + len("_ = "))
+    formatted = _black(f"_ = {text}\n", dataclasses.replace(mode, line_length=width), where)
+    text = formatted[len("_ = "):].rstrip("\n")
+    if not _same_literal(text, value):
+        raise PatchError(f"{where}: {value!r} cannot be written back as a Python literal; "
+                         "use str, numbers, bool, None or lists/tuples/dicts of them")
+    return text
+
+
+def _is_literal(text: str) -> bool:
+    import ast
+
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _same_literal(text: str, value: object) -> bool:
+    import ast
+
+    try:
+        # repr equality also tells 1 from 1.0 and True from 1, at any depth
+        return repr(ast.literal_eval(text)) == repr(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def _new_def(change: Change, old: "cst.FunctionDef", indent: str, mode, where: str) -> str:
+    """The new def, black-formatted, every line (the first too) indented by `indent`."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    if not isinstance(change.new, str):
+        raise PatchError(f"{where}: the new code for {change.key} is a {type(change.new).__name__}, "
+                         "not source text")
+    source = change.new.strip("\n") + "\n"
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        try:
+            module = cst.parse_module(textwrap.dedent(source))
+        except cst.ParserSyntaxError as exc:
+            raise PatchError(f"{where}: the new code for {change.key} does not parse "
+                             f"(line {exc.raw_line}: {exc.message}); the proposal is not used")
+    defs = [stmt for stmt in module.body if isinstance(stmt, cst.FunctionDef)]
+    if len(defs) != 1 or len(module.body) != 1:
+        raise PatchError(f"{where}: the new code for {change.key} must be exactly one def and nothing else")
+    new = defs[0]
+    if new.name.value != old.name.value:
+        raise PatchError(f"{where}: the new code renames {old.name.value} to {new.name.value}; "
+                         "a trainable function keeps its name")
+    # the user's decorators and comments stay where they are; the reply's are dropped
+    node: cst.BaseStatement = new.with_changes(decorators=(), leading_lines=(), lines_after_decorators=())
+    # format at the right depth (nested in dummy classes) so black counts the indentation and
+    # re-indents docstrings the way it would in place
+    levels = indent.count("\t") + indent.count(" ") // 4
+    for _ in range(levels):
+        node = cst.ClassDef(name=cst.Name("_tracec_nest"), body=cst.IndentedBlock(body=[node]))
+    formatted = _black(cst.Module(body=[node]).code, mode, where)
+    wrapper = MetadataWrapper(cst.parse_module(formatted))
+    positions = wrapper.resolve(PositionProvider)
+    function = next(n for n in positions if isinstance(n, cst.FunctionDef))
+    span = positions[function]
+    lines = _reindent(formatted, "    " * levels, indent)
+    return "\n".join(lines[span.start.line - 1:span.end.line])
+
+
+class _Targets:
+    """Param calls and function defs of one module, by line."""
+
+    def __init__(self, source: str, path: str) -> None:
+        import libcst as cst
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
+        from tracec.transforms.module import ModuleInstrumenter, tracec_names
+
+        try:
+            module = cst.parse_module(source)
+        except cst.ParserSyntaxError as exc:
+            raise PatchError(f"{path}:{exc.raw_line}: the file does not parse ({exc.message}); fix it first")
+        self.module = module
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        self.positions = wrapper.resolve(PositionProvider)
+        names = ModuleInstrumenter("", False, tracec_names(module))  # only for its api_name()
+        self.params: dict[int, list[cst.Call]] = {}
+        self.functions: dict[int, list[cst.FunctionDef]] = {}
+        for node, where in self.positions.items():
+            if isinstance(node, cst.Call) and names.api_name(node.func) == "param":
+                self.params.setdefault(where.start.line, []).append(node)
+            elif isinstance(node, cst.FunctionDef):
+                self.functions.setdefault(self.positions[node.name].start.line, []).append(node)
+
+
+def rewrite_source(source: str, path: str, changes: Sequence[Change], mode) -> str:
+    """`source` with each change's literal or def replaced; every other byte identical."""
+    if not changes:
+        return source
+    targets = _Targets(source, path)
+    offsets = _line_offsets(source)
+    lines = _LINE_BREAK.split(source)
+
+    def offset(position) -> int:
+        return offsets[position.line] + position.column
+
+    edits: list[_Edit] = []
+    for change in changes:
+        where = f"{path}:{change.line}"
+        if change.kind == "value":
+            calls = targets.params.get(change.line, [])
+            if len(calls) != 1:
+                raise PatchError(
+                    f"{where}: {'no' if not calls else 'more than one'} tracec.param( call on this line for "
+                    f"{change.key}; " + ("the file changed since it was recorded, rerun tracec optimize"
+                                         if not calls else "put each tracec.param on its own line"))
+            current = _first_argument(calls[0])
+            if current is None or not _is_literal(targets.module.code_for_node(current)):
+                raise PatchError(f"{where}: the value of {change.key} is not written as a literal; "
+                                 "write it as one so tracec can patch it")
+            span = targets.positions[current]
+            text = _value_text(change.new, current, mode, where, span.start.column)
+            if "\n" in text:   # continuation lines follow the indentation of the line the call is on
+                line_indent = re.match(r"[ \t]*", lines[span.start.line - 1]).group()
+                first, *rest = _reindent(text, "", line_indent)
+                text = "\n".join([text.split("\n", 1)[0], *rest])
+            edits.append(_Edit(offset(span.start), offset(span.end), text, change.line, change.key))
+        elif change.kind == "code":
+            functions = targets.functions.get(change.line, [])
+            if len(functions) != 1:
+                raise PatchError(f"{where}: no def of {change.key} on this line; the file changed since it "
+                                 "was recorded, rerun tracec optimize")
+            old = functions[0]
+            span = targets.positions[old]
+            indent = lines[span.start.line - 1][:span.start.column]
+            if indent.strip():
+                raise PatchError(f"{where}: {change.key} does not start its own line; cannot replace it")
+            text = _new_def(change, old, indent, mode, where)
+            end = offsets[span.end.line] + len(lines[span.end.line - 1])   # through its trailing comment
+            edits.append(_Edit(offsets[span.start.line], end, text, change.line, change.key))
+        else:
+            raise PatchError(f"{where}: unknown change kind {change.kind!r} for {change.key}")
+    edits.sort(key=lambda edit: edit.start)
+    for before, after in zip(edits, edits[1:]):
+        if after.start < before.end:
+            raise PatchError(f"{path}:{after.line}: {after.key} lies inside {before.key}, which is also "
+                             "changed; change one of them at a time")
+    newline = targets.module.default_newline
+    result = source
+    for edit in reversed(edits):
+        result = result[:edit.start] + edit.text.replace("\n", newline) + result[edit.end:]
+    try:
+        compile(result, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise PatchError(f"{path}:{exc.lineno}: the patched file would not compile ({exc.msg}); "
+                         "the proposal is not used")
+    return result
+
+
+# -- diffs and patch files --------------------------------------------------------------------------
+
+def _diff_lines(text: str) -> list[str]:
+    """Lines as git and patch see them: split after each \\n only (a \\r or form feed is line content)."""
+    lines = text.split("\n")
+    return [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+
+
+def quote_path(path: str) -> str:
+    """A diff header path the way git writes it: C-quoted when it holds quotes, backslashes or non-ASCII."""
+    if not re.search(r'["\\\x00-\x1f\x7f-\U0010ffff]', path):
+        return path
+    escapes = {"\"": '\\"', "\\": "\\\\", "\t": "\\t", "\n": "\\n"}
+    out = []
+    for char in path:
+        if char in escapes:
+            out.append(escapes[char])
+        elif char < " " or char >= "\x7f":
+            out.extend(f"\\{byte:03o}" for byte in char.encode("utf-8", "surrogateescape"))
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _header_path(prefix: str, path: str) -> str:
+    quoted = quote_path(prefix + path)
+    # git ends a ---/+++ name holding a space with a tab so patch(1) does not cut it at the space
+    return quoted + ("\t" if " " in path and not quoted.startswith('"') else "")
+
+
+def render_diff(old: str, new: str, target: str) -> str:
+    """A git-style unified diff of one file (`diff --git a/target b/target` onwards); "" when equal."""
+    import difflib
+
+    if old == new:
+        return ""
+    body = difflib.unified_diff(_diff_lines(old), _diff_lines(new), _header_path("a/", target),
+                                _header_path("b/", target), lineterm="\n")
+    out = [f"diff --git {quote_path('a/' + target)} {quote_path('b/' + target)}\n"]
+    for line in body:
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PatchFile:
+    path: Path
+    target: str               # file path relative to the project root, posix
+    base_sha256: str          # of the file the patch was made against
+    result_sha256: str        # of the file once the patch is applied
+    keys: tuple[str, ...]
+    summary: str
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _next_number(root: Path) -> int:
+    numbers = [int(match.group(1)) for folder in (root / PATCH_DIR, root / APPLIED_DIR) if folder.is_dir()
+               for name in os.listdir(folder) if (match := re.match(r"(\d+)-", name))]
+    return max(numbers, default=0) + 1
+
+
+def write_patch(root: Path, target: str, old: str, new: str, *, keys: Sequence[str], summary: str) -> PatchFile:
+    """Write root/.tracec/patches/NNNN-<stem>-<first name>.patch: header lines, then the diff."""
+    diff = render_diff(old, new, target)
+    if not diff:
+        raise PatchError(f"{target}: the change leaves the file as it was; no patch written")
+    keys = tuple(keys)
+    header = [PATCH_MAGIC, f"target: {target}", f"keys: {' '.join(keys)}", f"summary: {_one_line(summary)}",
+              f"base-sha256: {sha256_text(old)}", f"result-sha256: {sha256_text(new)}", ""]
+    content = "\n".join(header) + "\n" + diff
+    folder = Path(root) / PATCH_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    first_name = keys[0].rpartition(":")[2].rpartition(".")[2] if keys else "change"
+    label = "-".join(re.sub(r"[^A-Za-z0-9_]+", "_", part).strip("_") or "x"
+                     for part in (Path(target).stem, first_name))
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            fh.write(content)
+        while True:   # link() refuses an existing name: two writers never take the same number
+            path = folder / f"{_next_number(root):04d}-{label}.patch"
+            try:
+                os.link(temp, path)
+                break
+            except FileExistsError:
+                continue
+    finally:
+        os.unlink(temp)
+    return read_patch(path)
+
+
+def read_patch_text(path: Path) -> tuple[PatchFile, str]:
+    """The header and the diff section (text from `diff --git` on)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError as exc:
+        raise PatchError(f"{path}: cannot read the patch ({exc.strerror or exc}); check the path")
+    head, marker, diff = text.partition("\ndiff --git ")
+    fields = {}
+    lines = head.split("\n")
+    if lines[0].strip() != PATCH_MAGIC or not marker:
+        raise PatchError(f"{path}:1: not a patch written by tracec optimize; apply it with git apply instead")
+    for number, line in enumerate(lines[1:], start=2):
+        if line.strip():
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise PatchError(f"{path}:{number}: malformed header line; regenerate the patch")
+            fields[name.strip()] = value.strip()
+    missing = [name for name in ("target", "base-sha256", "result-sha256") if not fields.get(name)]
+    if missing:
+        raise PatchError(f"{path}:1: header lacks {', '.join(missing)}; regenerate the patch")
+    patch = PatchFile(path, fields["target"], fields["base-sha256"], fields["result-sha256"],
+                      tuple(fields.get("keys", "").split()), fields.get("summary", ""))
+    return patch, "diff --git " + diff
+
+
+def read_patch(path: Path) -> PatchFile:
+    return read_patch_text(path)[0]
