@@ -219,7 +219,7 @@ def test_method_is_formatted_at_its_depth_and_strings_keep_their_value():
                 @tracec.trainable
                 async def act(self, x):
                     return x
-        ''', code(6, new_def, "m:Agent.Inner.act"))
+        ''', Change("m:Agent.Inner.act", "code", 6, new_def))   # as replied: still indented
     assert after == textwrap.dedent('''
         import tracec
         class Agent:
