@@ -95,6 +95,12 @@ def test_check_then_apply_every_pending_patch_in_order(project: Path, capsys):
     assert apply() == 0
     assert capsys.readouterr().out == "no pending patches in .tracec/patches/\n"
 
+    assert apply("--revert", str(first), str(second)) == 0   # undone last first, whatever the order given
+    assert capsys.readouterr().out.splitlines() == [
+        "0002-triage-classify.patch: reverted src/app/triage.py",
+        "0001-triage-ESCALATE_AT.patch: reverted src/app/triage.py"]
+    assert target.read_text() == TRIAGE
+
 
 def test_stale_patch_is_refused_with_one_line_and_nothing_written(project: Path, capsys):
     target = project / "src" / "app" / "triage.py"

@@ -261,17 +261,39 @@ def test_crlf_file_keeps_crlf_in_new_code():
                      "X = tracec.param(2)\r\n")
 
 
-@pytest.mark.parametrize("new, message", [
-    ("def f(:\n    pass", r"m\.py:3: the new code for m:f does not parse"),
-    ("def g():\n    return 1", r"m\.py:3: the new code renames f to g; a trainable function keeps its name"),
-    ("import os\ndef f():\n    return 1", r"m\.py:3: the new code for m:f must be exactly one def"),
-    ("def f():\n    return 1\ndef f():\n    return 2", r"m\.py:3: the new code for m:f must be exactly one def"),
-    ("def f():\n    return 1", r"m\.py:9: no def of m:f on this line"),
+@pytest.mark.parametrize("line, key, new, message", [
+    (3, "m:f", "def f(:\n    pass", r"m\.py:3: the new code for m:f does not parse"),
+    (3, "m:f", "def g():\n    return 1", r"m\.py:3: the new code renames f to g; a trainable function keeps"),
+    (3, "m:f", "import os\ndef f():\n    return 1", r"m\.py:3: the new code for m:f must be exactly one def"),
+    (3, "m:f", "def f():\n    return 1\ndef f():\n    return 2", r"m\.py:3: the new code for m:f must be exactly"),
+    (3, "m:f", "def f():\n    return", r"m\.py:3: the new code for m:f is a"),
+    (9, "m:f", "def f():\n    return 1", r"m\.py:9: no def of m:f on this line; the file changed"),
+    (3, "m:g", "def g():\n    return 1", r"m\.py:3: no def of m:g on this line; the file changed"),
 ])
-def test_code_refusals(new, message):
-    line = 9 if "9" in message else 3
+def test_code_refusals(line, key, new, message):
+    change = Change(key, "code", line, b"bytes" if " is a" in message else new)
     with pytest.raises(PatchError, match="^" + message):
-        rewrite("import tracec\n@tracec.trainable\ndef f():\n    return 0\n", code(line, new))
+        rewrite("import tracec\n@tracec.trainable\ndef f():\n    return 0\n", change)
+
+
+def test_code_found_by_its_first_decorator_line_too():
+    check("""
+        import tracec
+        @tracec.trainable(
+            doc="d",
+        )
+        @other
+        def f():
+            return 0
+        """, """
+        import tracec
+        @tracec.trainable(
+            doc="d",
+        )
+        @other
+        def f():
+            return 1
+        """, code(3, "def f(): return 1"))
 
 
 def test_a_param_inside_a_replaced_def_is_an_overlap():

@@ -182,7 +182,8 @@ def _resolve_argument(root: Path, name: str, revert: bool) -> Path | None:
 
 
 def apply_command(args: argparse.Namespace) -> int:
-    """tracec apply [PATCH...] [--check] [--revert]"""
+    """tracec apply [PATCH...] [--check] [--revert]: in written order (reverting: the reverse), stopping
+    at the first refusal because later patches to the same file build on earlier ones."""
     root = find_project_root()
     if args.revert and not args.patches:
         print("tracec apply: error: --revert needs the PATCH to undo "
@@ -200,6 +201,8 @@ def apply_command(args: argparse.Namespace) -> int:
         if not patches:
             print(f"no pending patches in {PATCH_DIR.as_posix()}/")
             return EXIT_OK
+    # numbered names give the order they were written in; undo in the opposite order
+    patches.sort(key=lambda path: path.name, reverse=args.revert)
     contents: dict[Path, bytes] = {}
     for patch in patches:
         try:

@@ -10,6 +10,7 @@ libcst and black are imported lazily: `tracec apply` only needs the patch-file h
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import os
@@ -161,35 +162,24 @@ def _value_text(value: object, current: "cst.BaseExpression", mode, where: str, 
         quote = current.value[-3:]
         body = value.replace("\\", "\\\\").replace(quote[0] * 3, "\\" + quote[0] * 3)
         candidate = quote + body + quote
-        if not body.endswith(quote[0]) and _same_literal(candidate, value):
+        if not body.endswith(quote[0]) and _literal_repr(candidate) == repr(value):
             text = candidate
     width = max(20, mode.line_length - column + len("_ = "))
     formatted = _black(f"_ = {text}\n", dataclasses.replace(mode, line_length=width), where)
     text = formatted[len("_ = "):].rstrip("\n")
-    if not _same_literal(text, value):
+    if _literal_repr(text) != repr(value):
         raise PatchError(f"{where}: {value!r} cannot be written back as a Python literal; "
                          "use str, numbers, bool, None or lists/tuples/dicts of them")
     return text
 
 
-def _is_literal(text: str) -> bool:
-    import ast
-
+def _literal_repr(text: str) -> str | None:
+    """repr() of the literal `text` spells, None when it is not a literal. Equal reprs tell 1 from 1.0
+    and True from 1 at any depth, which == does not."""
     try:
-        ast.literal_eval(text)
+        return repr(ast.literal_eval(text))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return False
-    return True
-
-
-def _same_literal(text: str, value: object) -> bool:
-    import ast
-
-    try:
-        # repr equality also tells 1 from 1.0 and True from 1, at any depth
-        return repr(ast.literal_eval(text)) == repr(value)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return False
+        return None
 
 
 def _new_def(change: Change, old: "cst.FunctionDef", indent: str, mode, where: str) -> str:
@@ -233,7 +223,7 @@ def _new_def(change: Change, old: "cst.FunctionDef", indent: str, mode, where: s
 
 
 class _Targets:
-    """Param calls and function defs of one module, by line."""
+    """Param calls and function defs of one module, by line (a def by its `def` line and first decorator's)."""
 
     def __init__(self, source: str, path: str) -> None:
         import libcst as cst
@@ -242,20 +232,62 @@ class _Targets:
         from tracec.transforms.module import ModuleInstrumenter, tracec_names
 
         try:
-            module = cst.parse_module(source)
+            self.module = cst.parse_module(source)
         except cst.ParserSyntaxError as exc:
             raise PatchError(f"{path}:{exc.raw_line}: the file does not parse ({exc.message}); fix it first")
-        self.module = module
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        self.positions = wrapper.resolve(PositionProvider)
-        names = ModuleInstrumenter("", False, tracec_names(module))  # only for its api_name()
+        self.path = path
+        self.offsets = _line_offsets(source)
+        self.lines = _LINE_BREAK.split(source)
+        self.positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        names = ModuleInstrumenter("", False, tracec_names(self.module))   # only for its api_name()
         self.params: dict[int, list[cst.Call]] = {}
         self.functions: dict[int, list[cst.FunctionDef]] = {}
         for node, where in self.positions.items():
             if isinstance(node, cst.Call) and names.api_name(node.func) == "param":
                 self.params.setdefault(where.start.line, []).append(node)
             elif isinstance(node, cst.FunctionDef):
-                self.functions.setdefault(self.positions[node.name].start.line, []).append(node)
+                lines = {self.positions[node.name].start.line}
+                lines.update(self.positions[dec].start.line for dec in node.decorators[:1])
+                for line in lines:
+                    self.functions.setdefault(line, []).append(node)
+
+    def offset(self, position) -> int:
+        return self.offsets[position.line] + position.column
+
+    def value_edit(self, change: Change, mode) -> _Edit:
+        where = f"{self.path}:{change.line}"
+        calls = self.params.get(change.line, [])
+        if not calls:
+            raise PatchError(f"{where}: no tracec.param( call on this line for {change.key}; the file changed "
+                             "since it was recorded, rerun tracec optimize")
+        if len(calls) > 1:
+            raise PatchError(f"{where}: more than one tracec.param( call on this line; put each on its own "
+                             f"line so {change.key} can be patched")
+        current = _first_argument(calls[0])
+        if current is None or _literal_repr(self.module.code_for_node(current)) is None:
+            raise PatchError(f"{where}: the value of {change.key} is not written as a literal; write it as one "
+                             "so tracec can patch it")
+        span = self.positions[current]
+        text = _value_text(change.new, current, mode, where, span.start.column)
+        if "\n" in text:   # continuation lines follow the indentation of the line the call is on
+            line_indent = re.match(r"[ \t]*", self.lines[span.start.line - 1]).group()
+            text = "\n".join([text.split("\n", 1)[0], *_reindent(text, "", line_indent)[1:]])
+        return _Edit(self.offset(span.start), self.offset(span.end), text, change.line, change.key)
+
+    def code_edit(self, change: Change, mode) -> _Edit:
+        where = f"{self.path}:{change.line}"
+        functions = self.functions.get(change.line, [])
+        name = change.key.rpartition(":")[2].rpartition(".")[2]
+        if len(functions) != 1 or functions[0].name.value != name:
+            raise PatchError(f"{where}: no def of {change.key} on this line; the file changed since it was "
+                             "recorded, rerun tracec optimize")
+        span = self.positions[functions[0]]
+        indent = self.lines[span.start.line - 1][:span.start.column]
+        if indent.strip():
+            raise PatchError(f"{where}: {change.key} does not start its own line; cannot replace it")
+        text = _new_def(change, functions[0], indent, mode, where)
+        end = self.offsets[span.end.line] + len(self.lines[span.end.line - 1])   # through a trailing comment
+        return _Edit(self.offsets[span.start.line], end, text, change.line, change.key)
 
 
 def rewrite_source(source: str, path: str, changes: Sequence[Change], mode) -> str:
@@ -263,57 +295,19 @@ def rewrite_source(source: str, path: str, changes: Sequence[Change], mode) -> s
     if not changes:
         return source
     targets = _Targets(source, path)
-    offsets = _line_offsets(source)
-    lines = _LINE_BREAK.split(source)
-
-    def offset(position) -> int:
-        return offsets[position.line] + position.column
-
-    edits: list[_Edit] = []
+    edits = []
     for change in changes:
-        where = f"{path}:{change.line}"
-        if change.kind == "value":
-            calls = targets.params.get(change.line, [])
-            if len(calls) != 1:
-                raise PatchError(
-                    f"{where}: {'no' if not calls else 'more than one'} tracec.param( call on this line for "
-                    f"{change.key}; " + ("the file changed since it was recorded, rerun tracec optimize"
-                                         if not calls else "put each tracec.param on its own line"))
-            current = _first_argument(calls[0])
-            if current is None or not _is_literal(targets.module.code_for_node(current)):
-                raise PatchError(f"{where}: the value of {change.key} is not written as a literal; "
-                                 "write it as one so tracec can patch it")
-            span = targets.positions[current]
-            text = _value_text(change.new, current, mode, where, span.start.column)
-            if "\n" in text:   # continuation lines follow the indentation of the line the call is on
-                line_indent = re.match(r"[ \t]*", lines[span.start.line - 1]).group()
-                first, *rest = _reindent(text, "", line_indent)
-                text = "\n".join([text.split("\n", 1)[0], *rest])
-            edits.append(_Edit(offset(span.start), offset(span.end), text, change.line, change.key))
-        elif change.kind == "code":
-            functions = targets.functions.get(change.line, [])
-            if len(functions) != 1:
-                raise PatchError(f"{where}: no def of {change.key} on this line; the file changed since it "
-                                 "was recorded, rerun tracec optimize")
-            old = functions[0]
-            span = targets.positions[old]
-            indent = lines[span.start.line - 1][:span.start.column]
-            if indent.strip():
-                raise PatchError(f"{where}: {change.key} does not start its own line; cannot replace it")
-            text = _new_def(change, old, indent, mode, where)
-            end = offsets[span.end.line] + len(lines[span.end.line - 1])   # through its trailing comment
-            edits.append(_Edit(offsets[span.start.line], end, text, change.line, change.key))
-        else:
-            raise PatchError(f"{where}: unknown change kind {change.kind!r} for {change.key}")
+        if change.kind not in ("value", "code"):
+            raise PatchError(f"{path}:{change.line}: unknown change kind {change.kind!r} for {change.key}")
+        edits.append(targets.value_edit(change, mode) if change.kind == "value" else targets.code_edit(change, mode))
     edits.sort(key=lambda edit: edit.start)
     for before, after in zip(edits, edits[1:]):
         if after.start < before.end:
             raise PatchError(f"{path}:{after.line}: {after.key} lies inside {before.key}, which is also "
                              "changed; change one of them at a time")
-    newline = targets.module.default_newline
     result = source
-    for edit in reversed(edits):
-        result = result[:edit.start] + edit.text.replace("\n", newline) + result[edit.end:]
+    for edit in reversed(edits):   # last first: earlier offsets stay valid
+        result = result[:edit.start] + edit.text.replace("\n", targets.module.default_newline) + result[edit.end:]
     try:
         compile(result, path, "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -415,8 +409,14 @@ def write_patch(root: Path, target: str, old: str, new: str, *, keys: Sequence[s
                 break
             except FileExistsError:
                 continue
+            except OSError:   # a file system without hard links
+                if not path.exists():
+                    os.replace(temp, path)
+                    temp = None
+                    break
     finally:
-        os.unlink(temp)
+        if temp is not None:
+            os.unlink(temp)
     return read_patch(path)
 
 
