@@ -8,6 +8,7 @@ from pathlib import Path
 import black
 import pytest
 
+from test_cli_apply import standard_tools_accept
 from tracec.patch import Change, PatchError, black_mode, read_patch, render_diff, rewrite_source, write_patch
 
 MODE = black.Mode()
@@ -337,10 +338,14 @@ def test_black_mode_bad_target_version_is_one_line(tmp_path: Path):
     ("a\nb\n", "a\nb", "-b\n+b\n\\ No newline at end of file\n"),
     ("a\nb\n", "a\nc\n", "-b\n+c\n"),
 ])
-def test_render_diff_marks_missing_final_newlines(old, new, tail):
+def test_render_diff_marks_missing_final_newlines(old, new, tail, tmp_path: Path):
     diff = render_diff(old, new, "src/m.py")
     assert diff.startswith("diff --git a/src/m.py b/src/m.py\n--- a/src/m.py\n+++ b/src/m.py\n@@ ")
     assert diff.endswith(" a\n" + tail)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "m.py").write_text(old)
+    (tmp_path / "m.diff").write_text(diff)
+    standard_tools_accept(tmp_path, tmp_path / "m.diff")
 
 
 def test_render_diff_of_equal_texts_is_empty():
@@ -348,6 +353,8 @@ def test_render_diff_of_equal_texts_is_empty():
 
 
 def test_write_patch_numbers_names_and_header(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "triage.py").write_text("X = 1\n")
     first = write_patch(tmp_path, "pkg/triage.py", "X = 1\n", "X = 2\n", keys=["pkg.triage:X"],
                         summary="X: 1 -> 2\nscore 0.5 -> 0.75")
     second = write_patch(tmp_path, "pkg/triage.py", "X = 2\n", "X = 3\n",
@@ -358,6 +365,7 @@ def test_write_patch_numbers_names_and_header(tmp_path: Path):
     text = first.path.read_text()
     assert text.startswith("tracec-patch: 1\ntarget: pkg/triage.py\n")
     assert "\n\ndiff --git a/pkg/triage.py b/pkg/triage.py\n" in text
+    standard_tools_accept(tmp_path, first.path)
     with pytest.raises(PatchError, match="^pkg/triage.py: the change leaves the file as it was"):
         write_patch(tmp_path, "pkg/triage.py", "X = 1\n", "X = 1\n", keys=["pkg.triage:X"], summary="")
     assert sorted(p.name for p in (tmp_path / ".tracec" / "patches").iterdir()) == [
