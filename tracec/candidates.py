@@ -1,0 +1,182 @@
+"""Trying optimizer candidates inside the running process, and undoing them.
+
+A value candidate becomes the module global its `tracec.param` site binds (so every traced read sees
+it) and an override for sites that run again. A code candidate is spliced into the module's original
+source with the patch writer, instrumented so its ids extend the live module's table, compiled, and its
+code object replaces the function's `__code__`: every existing reference (imports, callbacks, bound
+methods) runs the candidate, and restoring the old code object undoes it exactly."""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import runtime
+
+
+class TrialError(Exception):
+    """A candidate that cannot be installed; the message is fed back to the optimizer."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parameter the optimizer may change, as the recording and the module table describe it."""
+    key: str          # "module:NAME" | "module:qualname"
+    kind: str         # "value" | "code"
+    file: str         # relative to the project root
+    line: int         # line of the param site / def in the original file
+    doc: str | None
+
+    @property
+    def module(self) -> str:
+        return self.key.split(":", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split(":", 1)[1]
+
+
+def module_hooks(module_name: str) -> runtime.ModuleHooks:
+    module = sys.modules.get(module_name)
+    hooks = getattr(module, "_tracec_m", None)
+    if not isinstance(hooks, runtime.ModuleHooks):
+        raise TrialError(f"module {module_name} is not loaded instrumented")
+    return hooks
+
+
+def find_targets(hooks_by_module) -> dict[str, Target]:
+    """Every value param site and trainable function of the given live modules, by key."""
+    targets: dict[str, Target] = {}
+    for hooks in hooks_by_module:
+        table = hooks.table
+        for site in table.params:
+            targets.setdefault(site.key, Target(site.key, "value", table.file, site.line, site.doc))
+        for fn in table.functions:
+            if fn.trainable:
+                key = f"{table.module}:{fn.qualname}"
+                targets.setdefault(key, Target(key, "code", table.file, fn.line, fn.doc))
+    return targets
+
+
+def live_function(target: Target) -> types.FunctionType:
+    """The function object a code parameter names (through classes and `functools.wraps` wrappers)."""
+    if "<locals>" in target.name:
+        raise TrialError(f"{target.file}:{target.line}: a nested trainable function cannot be tried in process")
+    obj: object = sys.modules[target.module]
+    for part in target.name.split("."):
+        holder = obj
+        obj = vars(holder).get(part) if isinstance(holder, type) else getattr(holder, part, None)
+        obj = getattr(obj, "__func__", obj)   # staticmethod / classmethod
+    leaf = target.name.rsplit(".", 1)[-1]
+    while not (isinstance(obj, types.FunctionType) and obj.__code__.co_name == leaf):
+        obj = getattr(obj, "__wrapped__", None)
+        if obj is None:
+            raise TrialError(f"{target.file}:{target.line}: cannot find the function {target.name} at run time")
+    return obj
+
+
+def _code_object(code: types.CodeType, name: str, line: int) -> types.CodeType | None:
+    """The function code object named `name` whose definition starts last at or before `line`."""
+    best = None
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        for const in current.co_consts:
+            if isinstance(const, types.CodeType):
+                if const.co_name == name and const.co_firstlineno <= line and (
+                        best is None or const.co_firstlineno > best.co_firstlineno):
+                    best = const
+                stack.append(const)
+    return best
+
+
+class LiveParams:
+    """Installs candidate values into the process and restores the originals."""
+
+    def __init__(self, root: Path, targets: dict[str, Target], originals: dict[str, str]) -> None:
+        self.root = root
+        self.targets = targets
+        self.originals = originals               # file -> original source text
+        self._saved_values: dict[str, object] = {}
+        self._saved_code: dict[str, types.CodeType] = {}
+
+    def install(self, values: dict[str, object]) -> None:
+        """Make `values` (key -> new value / def source) live; anything not named returns to original."""
+        self.restore()
+        try:
+            for key, value in values.items():
+                if self.targets[key].kind == "value":
+                    self._install_value(self.targets[key], value)
+            code_changes = [key for key in values if self.targets[key].kind == "code"]
+            by_file: dict[str, list[str]] = {}
+            for key in code_changes:
+                by_file.setdefault(self.targets[key].file, []).append(key)
+            for file, keys in by_file.items():
+                self._install_code(file, keys, values)
+        except BaseException:
+            self.restore()
+            raise
+
+    def restore(self) -> None:
+        for key, value in self._saved_values.items():
+            target = self.targets[key]
+            namespace = vars(sys.modules[target.module])
+            site = self._global_site(target)
+            if site is not None:
+                namespace[site] = value
+            runtime.set_param_override(key, clear=True)
+        for key, code in self._saved_code.items():
+            live_function(self.targets[key]).__code__ = code
+        self._saved_values.clear()
+        self._saved_code.clear()
+
+    # -- values -----------------------------------------------------------------------------------
+    def _global_site(self, target: Target) -> str | None:
+        hooks = module_hooks(target.module)
+        for site in hooks.table.params:
+            if site.key == target.key and site.global_name:
+                return site.global_name
+        return None
+
+    def _install_value(self, target: Target, value: object) -> None:
+        name = self._global_site(target)
+        namespace = vars(sys.modules[target.module])
+        self._saved_values[target.key] = namespace.get(name) if name else None
+        if name is not None:
+            namespace[name] = value
+        runtime.set_param_override(target.key, value)
+
+    # -- code -------------------------------------------------------------------------------------
+    def _install_code(self, file: str, keys: list[str], values: dict[str, object]) -> None:
+        from .patch import Change, PatchError, black_mode, rewrite_source
+        from .transforms import instrument_source
+
+        first = self.targets[keys[0]]
+        hooks = module_hooks(first.module)
+        changes = [Change(key, "code", self.targets[key].line, values[key]) for key in keys]
+        try:
+            source = rewrite_source(self.originals[file], file, changes, black_mode(self.root))
+        except PatchError as exc:
+            raise TrialError(str(exc)) from None
+        table = hooks.table
+        first_ids = (len(table.functions), len(table.statements), len(table.params))
+        result = instrument_source(source, path=file, module=first.module, first_ids=first_ids)
+        if result.error is not None:
+            raise TrialError(str(result.error))
+        compiled = compile(result.code, str(self.root / file), "exec", dont_inherit=True)
+        hooks.extend(*result.tables)
+        new_functions = hooks.table.functions[first_ids[0]:]
+        for key in keys:
+            target = self.targets[key]
+            info = next((fn for fn in new_functions if fn.qualname == target.name), None)
+            code = _code_object(compiled, target.name.rsplit(".", 1)[-1], info.line) if info else None
+            if code is None:
+                raise TrialError(f"{file}: the candidate for {target.name} did not compile to a function")
+            function = live_function(target)
+            if code.co_freevars != function.__code__.co_freevars:
+                raise TrialError(f"{file}:{target.line}: the candidate for {target.name} uses different "
+                                 "closure variables (e.g. adds or drops super()); keep them as they are")
+            self._saved_code.setdefault(key, function.__code__)
+            function.__code__ = code

@@ -1,0 +1,112 @@
+"""What a `tracec optimize` run keeps on disk in `.tracec/runs/<id>/`, so `--resume <id>` continues it:
+config.json (settings), state.json (step, best values and scores, memory), files.json (hashes of the
+sources it started from), calls/step-NNN-A.json (every prompt and reply, for review)."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import OptimizeConfig
+
+
+@dataclass
+class RunState:
+    step: int = 0                                  # steps finished
+    baseline: float | None = None                  # score before any change
+    best: float = 0.0
+    best_values: dict = field(default_factory=dict)   # key -> value / def source of the best candidate
+    memory: list = field(default_factory=list)     # one line per step, shown to the optimizer
+    log: list = field(default_factory=list)        # one line per step, shown to the user
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "baseline": self.baseline, "best": self.best, "memory": self.memory,
+                "log": self.log, "best_values": {k: repr(v) for k, v in self.best_values.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunState":
+        # values are literals (params) or source text (code), so repr/literal_eval round-trips them
+        values = {k: ast.literal_eval(v) for k, v in data.get("best_values", {}).items()}
+        return cls(data["step"], data["baseline"], data["best"], values, data["memory"], data.get("log", []))
+
+
+def write_json(path: Path, data) -> None:
+    """Atomic: a crash or Ctrl-C never leaves a half-written state file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class RunStore:
+    def __init__(self, root: Path, run_id: str, config: OptimizeConfig, state: RunState) -> None:
+        self.root, self.run_id, self.config, self.state = root, run_id, config, state
+        self.folder = root / ".tracec" / "runs" / run_id
+
+    @classmethod
+    def create(cls, root: Path, config: OptimizeConfig, task: Path) -> "RunStore":
+        base = time.strftime("%Y%m%d-%H%M%S")
+        run_id, n = base, 1
+        while (root / ".tracec" / "runs" / run_id).exists():
+            n += 1
+            run_id = f"{base}-{n}"
+        store = cls(root, run_id, config, RunState())
+        write_json(store.folder / "config.json", {**dataclasses.asdict(config), "task": str(task)})
+        store.save()
+        return store
+
+    @classmethod
+    def open(cls, root: Path, run_id: str) -> "RunStore":
+        folder = root / ".tracec" / "runs" / run_id
+        if "/" in run_id or "\\" in run_id or not (folder / "state.json").is_file():
+            raise ValueError(f"no run {run_id!r} in {root / '.tracec' / 'runs'} (see the run id printed by "
+                             "`tracec optimize`)")
+        config = json.loads((folder / "config.json").read_text())
+        config.pop("task", None)
+        state = RunState.from_json(json.loads((folder / "state.json").read_text()))
+        return cls(root, run_id, OptimizeConfig(**config), state)
+
+    def config_with(self, flags: dict) -> OptimizeConfig:
+        """A resumed run keeps its settings; flags given again (e.g. more --steps) override them."""
+        given = {k: v for k, v in flags.items() if v is not None}
+        self.config = dataclasses.replace(self.config, **given)
+        write_json(self.folder / "config.json", dataclasses.asdict(self.config))
+        return self.config
+
+    def check_files(self, originals: dict[str, str]) -> None:
+        """A new run records its sources' hashes; a resumed one refuses if they changed since."""
+        hashes = {f: sha256(text) for f, text in sorted(originals.items())}
+        path = self.folder / "files.json"
+        if path.is_file():
+            before = json.loads(path.read_text())
+            changed = sorted(f for f in before if before[f] != hashes.get(f))
+            if changed:
+                raise ValueError(f"{changed[0]} changed since run {self.run_id} started; start a new run "
+                                 "instead of --resume")
+        write_json(path, hashes)
+
+    def save(self) -> None:
+        write_json(self.folder / "state.json", self.state.to_json())
+
+    def save_call(self, step: int, attempt: int, messages, reply, accepted, problems) -> None:
+        write_json(self.folder / "calls" / f"step-{step:03d}-{attempt}.json",
+                   {"messages": messages, "reply": reply.text, "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens, "cost_usd": reply.cost_usd,
+                    "cached": reply.cached, "accepted": list(accepted), "problems": list(problems)})

@@ -1,0 +1,99 @@
+"""A task file: plain Python defining `train`, optional `val`, `run(example)` and
+`feedback(example, output) -> (score, text)`. Loaded with the project's modules instrumented."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from . import runtime
+
+
+class TaskError(Exception):
+    """The task file is unusable; the message names the file and what to define."""
+
+
+@dataclass(frozen=True)
+class Task:
+    path: Path
+    train: tuple
+    val: tuple          # == train when the task defines no `val`
+    run: Callable[[Any], Any]
+    feedback: Callable[[Any, Any], tuple]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One example run: the recording (None when not recorded), what run() returned or raised, the feedback."""
+    example: Any
+    output: Any
+    error: BaseException | None
+    score: float
+    text: str
+    graph: runtime.Graph | None
+
+
+def load_task(path: Path, root: Path) -> Task:
+    """Import the task file as `__tracec_task__` with the import hook for `root` installed."""
+    from .importhook import install
+
+    if not path.is_file():
+        raise TaskError(f"{path}: no such task file")
+    install(root)
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:   # like `python TASK.py`: the task's folder is importable
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location("__tracec_task__", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["__tracec_task__"] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise TaskError(f"{path}: importing the task failed: {type(exc).__name__}: {exc}") from exc
+    train, val = getattr(module, "train", None), getattr(module, "val", None)
+    if not isinstance(train, (list, tuple)) or not train:
+        raise TaskError(f"{path}: define `train` as a non-empty list of examples")
+    if val is not None and (not isinstance(val, (list, tuple)) or not val):
+        raise TaskError(f"{path}: `val` must be a non-empty list of examples (or leave it out)")
+    for name in ("run", "feedback"):
+        if not callable(getattr(module, name, None)):
+            signature = "run(example)" if name == "run" else "feedback(example, output) -> (score, text)"
+            raise TaskError(f"{path}: define `{signature}`")
+    return Task(path, tuple(train), tuple(val if val is not None else train), module.run, module.feedback)
+
+
+def judge(task: Task, example, output, error: BaseException | None) -> tuple[float, str]:
+    """Score one run. An exception in run() is feedback (score 0 and its message), not a crash."""
+    if error is not None:
+        return 0.0, f"run(example) raised {type(error).__name__}: {error}"
+    try:
+        result = task.feedback(example, output)
+    except Exception as exc:
+        raise TaskError(f"{task.path}: feedback() raised {type(exc).__name__}: {exc}") from exc
+    if (not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[1], str)
+            or isinstance(result[0], bool) or not isinstance(result[0], (int, float))):
+        raise TaskError(f"{task.path}: feedback() must return (score: float, text: str), got {result!r:.80}")
+    return float(result[0]), result[1]
+
+
+def run_example(task: Task, example, *, recorded: bool) -> Outcome:
+    """Run one example (recorded: under a fresh recording with the feedback attached to its outputs)."""
+    recorder = runtime.start() if recorded else None
+    output, error = None, None
+    try:
+        output = task.run(example)
+    except Exception as exc:
+        error = exc
+        if recorder is not None:
+            recorder.observe_exception(exc)
+    finally:
+        if recorder is not None:
+            runtime.stop(recorder)
+    score, text = judge(task, example, output, error)
+    if recorder is not None:
+        for node in recorder.outputs:   # each outermost traced call made by run(example)
+            recorder.feedback(node, text, score)
+    return Outcome(example, output, error, score, text, recorder)
