@@ -67,3 +67,34 @@ def test_swapped_code_object_records_the_candidate_statements(tmp_path):
     finally:
         module.double.__code__ = original
     assert module.use(3) == 7
+
+
+def _live(tmp_path, name):
+    from tracec.candidates import LiveParams, find_targets
+
+    module = load_module(tmp_path, name, SOURCE, instrument=True, all_functions=False)
+    targets = find_targets([module._tracec_m])
+    return module, LiveParams(tmp_path, targets, {f"{name}.py": SOURCE})
+
+
+def test_live_params_install_values_and_code_then_restore(tmp_path):
+    module, live = _live(tmp_path, "cand_live")
+    keep = module.double          # a reference taken before: it must run the candidate too
+    assert set(live.targets) == {"cand_live:SCALE", "cand_live:double"}
+    code = "def double(x):\n    return x * SCALE * 10\n"
+    live.install({"cand_live:SCALE": 3, "cand_live:double": code})
+    assert module.use(2) == 61 and keep(1) == 30
+    with tracec.record() as run:
+        module.use(2)
+    assert any(n.code == "return x * SCALE * 10" for n in run.nodes)
+    live.restore()
+    assert module.use(2) == 5 and module.SCALE == 2
+
+
+def test_live_params_refuse_a_candidate_that_cannot_be_swapped(tmp_path):
+    from tracec.candidates import TrialError
+
+    module, live = _live(tmp_path, "cand_bad")
+    with pytest.raises(TrialError):
+        live.install({"cand_bad:double": "def double(x):\n    return (\n"})
+    assert module.use(2) == 5          # nothing half-installed
