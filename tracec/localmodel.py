@@ -8,6 +8,7 @@ registered by tracec.llm.import_litellm (litellm.custom_provider_map).
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 import time
@@ -68,7 +69,18 @@ def load_model(seed: int | None = 0):
             _model = llama_cpp.Llama(model_path=str(gguf_path()), n_ctx=CONTEXT_TOKENS, verbose=False,
                                      seed=0 if seed is None else seed)
             _load_seconds = time.perf_counter() - started
+            # Freed at exit while llama_cpp still works: left to Llama.__del__ during interpreter
+            # teardown it prints "Exception ignored ... 'NoneType' object is not callable".
+            atexit.register(_close_model)
         return _model
+
+
+def _close_model() -> None:
+    global _model
+    with _lock:
+        if _model is not None:
+            _model.close()
+            _model = None
 
 
 def load_seconds() -> float | None:
