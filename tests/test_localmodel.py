@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -48,16 +46,6 @@ def test_embedded_model_is_deterministic_at_temperature_zero():
     assert first.text and first.text == second.text
     with pytest.raises(json.JSONDecodeError):
         json.loads(first.text)   # json_mode=False really sends no response_format: plain prose comes back
-
-
-@pytest.mark.slow
-@needs_local_model
-def test_a_process_that_used_the_embedded_model_exits_without_noise(tmp_path):
-    code = ("from tracec.llm import LLMClient\n"
-            "print(LLMClient('local/smollm2', max_tokens=4).complete([{'role': 'user', 'content': 'hi'}]).text)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout.strip()
-    assert done.stderr == ""
 
 
 def test_missing_model_file_names_the_install_command(monkeypatch):
