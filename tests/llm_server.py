@@ -58,7 +58,9 @@ class ScriptedServer:
     def start(self) -> "ScriptedServer":
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="scripted-llm", daemon=True)
+        # A short poll interval: stop() (shutdown) waits for the loop to notice, once per test.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="scripted-llm",
+                                        daemon=True)
         self._thread.start()
         return self
 

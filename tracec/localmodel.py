@@ -63,7 +63,8 @@ def load_model(seed: int | None = 0):
             try:
                 import llama_cpp
             except ImportError as exc:
-                raise LLMError(f"llama-cpp-python does not import ({exc}); reinstall it: {INSTALL_LOCAL}") from None
+                raise LLMError(f"llama-cpp-python does not import ({exc}); reinstall it: "
+                               f"{INSTALL_LOCAL}") from None
             started = time.perf_counter()
             # n_threads stays llama.cpp's default (half the CPUs): more threads only fight other processes.
             _model = llama_cpp.Llama(model_path=str(gguf_path()), n_ctx=CONTEXT_TOKENS, verbose=False,
@@ -99,7 +100,8 @@ def chat(messages: list[dict], *, temperature: float = 0.0, max_tokens: int | No
                 messages=messages, temperature=temperature, seed=seed, response_format=response_format,
                 max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens, **options)
         except ValueError as exc:   # e.g. "Requested tokens (9000) exceed context window of 8192"
-            raise LLMError(f"{LOCAL_MODEL}: {exc}; shorten the prompt (fewer examples or smaller values)") from None
+            raise LLMError(f"{LOCAL_MODEL}: {exc}; shorten the prompt "
+                           "(fewer examples or smaller values)") from None
 
 
 
