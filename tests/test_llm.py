@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,36 @@ def test_the_users_own_price_list_setting_is_kept(monkeypatch):
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "false")
     import_litellm()
     assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "false"
+
+
+def test_parallel_calls_cannot_overspend_the_budget_together(scripted_llm):
+    release = threading.Event()
+
+    def slow_reply(request):
+        release.wait(10)     # hold every call in flight until all threads have asked
+        return ANSWER
+
+    server = scripted_llm(slow_reply)
+    litellm = import_litellm()
+    one_call = price(litellm.token_counter(model=PRICED_MODEL, messages=ASK), 1000)
+    client = LLMClient(PRICED_MODEL, api_base=server.url, max_tokens=1000, budget_usd=2.5 * one_call)
+    outcomes: list[str] = []
+
+    def ask():
+        try:
+            client.complete(ASK)
+            outcomes.append("sent")
+        except BudgetExceeded:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while outcomes.count("refused") < 2 and time.monotonic() < deadline:   # refused at once, not after
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused", "refused", "sent", "sent"]
+    assert len(server.requests) == 2

@@ -133,6 +133,7 @@ class LLMClient:
         self.cost_usd = 0.0
         self.calls = 0
         self.cache_hits = 0
+        self._reserved_usd = 0.0      # worst-case cost of calls in flight (see _reserve_budget)
         self._supports_json: bool | None = None
         self._lock = threading.Lock()   # totals and the budget check stay consistent under parallel calls
 
@@ -151,9 +152,13 @@ class LLMClient:
 
             check_available()
         with self._lock:
-            self._check_budget(litellm, messages)
-        response = self._call(litellm, messages, params)
-        reply = self._reply(litellm, messages, response)
+            reserved = self._reserve_budget(litellm, messages)
+        try:
+            response = self._call(litellm, messages, params)
+            reply = self._reply(litellm, messages, response)
+        finally:
+            with self._lock:
+                self._reserved_usd -= reserved
         with self._lock:
             self.calls += 1
             self.prompt_tokens += reply.prompt_tokens
@@ -247,17 +252,23 @@ class LLMClient:
         except Exception:
             return 0
 
-    def _check_budget(self, litellm, messages: list[dict]) -> None:
+    def _reserve_budget(self, litellm, messages: list[dict]) -> float:
+        """The worst-case cost of the next call, held against the budget until the call returns (so
+        parallel calls cannot all pass the check on the same unspent money); BudgetExceeded if it does not fit."""
         if self.budget_usd is None:
-            return
+            return 0.0
         prompt_tokens = self._count_tokens(litellm, messages)
         completion_tokens = self._max_completion_tokens(litellm)
         estimate = self._price(litellm, prompt_tokens, completion_tokens)
-        if self.cost_usd + estimate > self.budget_usd:
+        committed = self.cost_usd + self._reserved_usd
+        if committed + estimate > self.budget_usd:
             raise BudgetExceeded(
-                f"budget {_usd(self.budget_usd)} would be exceeded: spent {_usd(self.cost_usd)}, next call up to "
-                f"{_usd(estimate)} ({prompt_tokens} prompt + {completion_tokens} completion tokens); "
-                "raise --budget-usd or lower --max-tokens")
+                f"budget {_usd(self.budget_usd)} would be exceeded: spent {_usd(self.cost_usd)}"
+                + (f" (+{_usd(self._reserved_usd)} in calls running)" if self._reserved_usd else "")
+                + f", next call up to {_usd(estimate)} ({prompt_tokens} prompt + {completion_tokens} "
+                "completion tokens); raise --budget-usd or lower --max-tokens")
+        self._reserved_usd += estimate
+        return estimate
 
     def _reply(self, litellm, messages: list[dict], response) -> LLMReply:
         try:
