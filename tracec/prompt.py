@@ -295,7 +295,9 @@ class _Builder:
                 if "(argument of " not in (node.code or ""):
                     lines.add(node.line)
                 first_seen.setdefault(fkey, (x, _first_node_of(graph, node.function)))
-            for node in view.members:   # traced functions whose returns feed the subgraph
+            for node in view.members + view.inputs:   # traced functions whose returns feed a shown line
+                if (node.file, node.function) not in mine:
+                    continue
                 for p in node.parents:
                     parent = graph.nodes[p]
                     if parent.kind == "return" and parent.function != node.function:
