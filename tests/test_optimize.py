@@ -1,0 +1,229 @@
+"""`tracec optimize` end to end: a throwaway project, a task file, and a scripted OpenAI-compatible server
+reached through litellm's real client path. What a user sees: the summary, the patches, untouched sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+APP = '''\
+"""A greeting workflow with a trainable constant and a trainable function."""
+
+import tracec
+
+GREETING = tracec.param("Hi", doc="the greeting word")
+
+
+@tracec.trainable(doc="formats the greeting for a name")
+def greet(name: str) -> str:
+    # keep this comment
+    return GREETING + " " + name
+
+
+@tracec.trace
+def answer(name):
+    text = greet(name)
+    return text
+'''
+
+TASK = '''\
+import app
+
+train = [{"name": "Ada"}, {"name": "Bob"}, {"name": "Cy"}]
+
+
+def run(example):
+    return app.answer(example["name"])
+
+
+def feedback(example, output):
+    score = 0.5 * output.startswith("Hello") + 0.5 * output.endswith("!")
+    return score, f"expected 'Hello, {example['name']}!' but got {output!r}"
+'''
+
+VALUE_REPLY = json.dumps({"reasoning": "the greeting word must be Hello", "suggestion": {"GREETING": "Hello"}})
+CODE_REPLY = json.dumps({"reasoning": "add a comma and an exclamation mark", "suggestion": {
+    "greet": "def greet(name: str) -> str:\n    return GREETING + ', ' + name + '!'"}})
+
+
+def make_project(tmp_path: Path, app: str = APP, task: str = TASK) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[tool.tracec]\nbatch_size = 2\n")
+    (root / "app.py").write_text(app)
+    (root / "task.py").write_text(task)
+    return root
+
+
+def optimize(root: Path, server, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TRACEC_MODEL": "", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "tracec", "optimize", "task.py", "--model", "openai/scripted",
+                           "--api-base", server.url, *args], cwd=root, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in root.glob("*.py")}
+
+
+def calls(root: Path) -> list[dict]:
+    runs = sorted((root / ".tracec" / "runs").iterdir())
+    return [json.loads(p.read_text()) for p in sorted((runs[-1] / "calls").glob("*.json"))]
+
+
+def test_improvements_become_one_patch_and_sources_stay_untouched(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    before = snapshot(root)
+    server = scripted_llm([VALUE_REPLY, CODE_REPLY])
+    result = optimize(root, server, "--steps", "2")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(root) == before                      # only `tracec apply` touches sources
+    patches = sorted((root / ".tracec" / "patches").glob("*.patch"))
+    assert len(patches) == 1, result.stdout
+    text = patches[0].read_text()
+    assert "-GREETING = tracec.param(\"Hi\"" in text and "+GREETING = tracec.param(\"Hello\"" in text
+    assert '+    return GREETING + ", " + name + "!"' in text    # black-formatted new code
+    assert "0.000 -> 1.000" in result.stdout and "GREETING" in result.stdout and "greet" in result.stdout
+    # the prompt used the user's names and showed the code that ran
+    prompt = json.dumps(server.requests[0]["messages"])
+    assert "GREETING" in prompt and "text = greet(name)" in prompt
+    # the patch applies with git and with tracec apply, and the workflow then does what the feedback asked
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    assert subprocess.run(["git", "apply", "--check", str(patches[0])], cwd=root).returncode == 0
+    applied = subprocess.run([sys.executable, "-m", "tracec", "apply"], cwd=root, capture_output=True, text=True)
+    assert applied.returncode == 0, applied.stderr
+    out = subprocess.run([sys.executable, "-c", "import app; print(app.answer('Ada'))"], cwd=root,
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == "Hello, Ada!"
+    assert "# keep this comment" not in (root / "app.py").read_text()   # the def was replaced as a whole
+
+
+def test_worse_candidate_is_rolled_back_and_no_patch_written(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    before = snapshot(root)
+    worse = json.dumps({"reasoning": "r", "suggestion": {"GREETING": "Bye"}})
+    server = scripted_llm([worse])
+    result = optimize(root, server, "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "no improvement" in result.stdout
+    assert not list((root / ".tracec").glob("patches/*.patch"))
+    assert snapshot(root) == before
+    assert "rolled back" in result.stderr
+
+
+def test_exception_in_run_is_feedback_not_a_crash(tmp_path, scripted_llm):
+    app = APP.replace('    return GREETING + " " + name', '    return GREETING + " " + name[5]')
+    root = make_project(tmp_path, app=app)
+    server = scripted_llm([CODE_REPLY])
+    result = optimize(root, server, "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    prompt = json.dumps(server.requests[0]["messages"])
+    assert "IndexError" in prompt                           # the error reached the optimizer
+    assert len(list((root / ".tracec").glob("patches/*.patch"))) == 1
+
+
+def test_interrupt_mid_run_keeps_what_improved_and_resume_continues(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    server = scripted_llm([VALUE_REPLY])         # a second call finds no reply: the server answers 500
+    first = optimize(root, server, "--steps", "2")
+    assert first.returncode == 1                 # stopped by the model error, improvement still written
+    assert "model error" in first.stdout
+    assert len(list((root / ".tracec").glob("patches/*.patch"))) == 1
+    run_id = sorted((root / ".tracec" / "runs").iterdir())[-1].name
+    state = json.loads((root / ".tracec" / "runs" / run_id / "state.json").read_text())
+    assert state["step"] == 1 and state["best"] == 0.5
+    server2 = scripted_llm([CODE_REPLY])
+    resumed = optimize(root, server2, "--resume", run_id)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "0.000 -> 1.000" in resumed.stdout
+    assert len(server2.requests) == 1
+    # the resumed run starts from the kept value: the prompt shows Hello, not Hi
+    assert "'Hello'" in json.dumps(server2.requests[0]["messages"])
+
+
+def test_bad_task_file_is_a_one_line_error(tmp_path, scripted_llm):
+    root = make_project(tmp_path, task="import app\ntrain = []\n")
+    server = scripted_llm([])
+    result = optimize(root, server)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "task.py" in result.stderr and "train" in result.stderr
+
+
+def test_cached_reply_is_reused_without_calling_the_server(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    first = optimize(root, scripted_llm([VALUE_REPLY]), "--steps", "1")
+    assert first.returncode == 0, first.stderr
+    shutil.rmtree(root / ".tracec" / "patches")
+    server = scripted_llm([])
+    again = optimize(root, server, "--steps", "1")
+    assert again.returncode == 0, again.stderr
+    assert server.requests == [] and "cached" in again.stdout
+    nocache = optimize(root, scripted_llm([VALUE_REPLY]), "--steps", "1", "--no-cache")
+    assert nocache.returncode == 0
+
+
+def test_budget_stops_before_the_call(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    server = scripted_llm([VALUE_REPLY])
+    result = optimize(root, server, "--steps", "1", "--budget-usd", "0", "--model", "openai/gpt-4o")
+    assert "budget" in result.stdout
+    assert server.requests == []
+
+
+def _reply(suggestion, reasoning="r") -> str:
+    return json.dumps({"reasoning": reasoning, "suggestion": suggestion})
+
+
+# (kind, reply): none of these may change a file or crash the optimizer; each is rejected with a reason
+ADVERSARIAL = [
+    ("prose only", "I think you should use a warmer greeting."),
+    ("broken JSON", '{"reasoning": "x", "suggestion": {"GREETING": "Hello"'),
+    ("top-level array", '[1, 2, 3]'),
+    ("no suggestion key", json.dumps({"reasoning": "only thoughts"})),
+    ("suggestion not a dict", json.dumps({"reasoning": "r", "suggestion": ["GREETING", "Hello"]})),
+    ("empty suggestion", _reply({})),
+    ("TERMINATE in reasoning", _reply({}, reasoning="All good. TERMINATE")),
+    ("unknown name", _reply({"SALUTATION": "Hello"})),
+    ("path-like name", _reply({"../../etc/passwd": "root"})),
+    ("int for a str param", _reply({"GREETING": 42})),
+    ("list for a str param", _reply({"GREETING": ["Hello"]})),
+    ("bool for a str param", _reply({"GREETING": True})),
+    ("null value", _reply({"GREETING": None})),
+    ("huge string", _reply({"GREETING": "A" * 100_000})),
+    ("code with a syntax error", _reply({"greet": "def greet(name: str) -> str\n    return"})),
+    ("code that renames the function", _reply({"greet": "def hello(name: str) -> str:\n    return name"})),
+    ("code that changes the signature", _reply({"greet": "def greet(name, extra):\n    return name"})),
+    ("code that is not a def", _reply({"greet": "print('hi')"})),
+    ("code as a number", _reply({"greet": 5})),
+    ("no change", _reply({"GREETING": "Hi"})),
+    ("code that raises", _reply({"greet": "def greet(name: str) -> str:\n    raise RuntimeError('boom')"})),
+]
+
+
+def test_adversarial_replies_leave_every_file_identical(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    before = snapshot(root)
+    server = scripted_llm([reply for _, reply in ADVERSARIAL])
+    # 20 unusable replies use three attempts per step; the usable one that raises ends step 7
+    result = optimize(root, server, "--steps", "7", "--no-cache")   # identical prompts would hit the cache
+    assert result.returncode == 0, result.stderr
+    assert len(server.requests) == len(ADVERSARIAL)
+    assert snapshot(root) == before
+    assert not list((root / ".tracec").glob("patches/*.patch"))
+    assert "no improvement" in result.stdout
+    records = calls(root)
+    assert len(records) == len(ADVERSARIAL)
+    for (kind, _), record in zip(ADVERSARIAL[:-1], records):
+        assert record["accepted"] == [], kind
+        assert record["problems"], f"{kind}: no reason given to the model"
+        assert all("\n" not in p and len(p) < 400 for p in record["problems"]), kind
+    # the retry tells the model why its previous reply was unusable
+    assert "SALUTATION" in json.dumps(server.requests[ADVERSARIAL.index(ADVERSARIAL[8])]["messages"])
+    assert "rolled back" in result.stderr   # the candidate that raises scored worse
