@@ -227,3 +227,23 @@ def test_adversarial_replies_leave_every_file_identical(tmp_path, scripted_llm):
     # the retry tells the model why its previous reply was unusable
     assert "SALUTATION" in json.dumps(server.requests[ADVERSARIAL.index(ADVERSARIAL[8])]["messages"])
     assert "rolled back" in result.stderr   # the candidate that raises scored worse
+
+
+def test_task_params_limit_what_the_optimizer_may_change(tmp_path, scripted_llm):
+    root = make_project(tmp_path, task=TASK + '\nparams = ["GREETING"]\n')
+    server = scripted_llm([CODE_REPLY, VALUE_REPLY])
+    result = optimize(root, server, "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    first, retry = (r["messages"][-1]["content"] for r in server.requests)
+    assert "(code) greet" not in first                      # greet is not offered as a variable
+    assert "unknown name 'greet'" in retry                  # and a reply that changes it is refused
+    assert server.requests[0]["temperature"] == 0 and server.requests[1]["temperature"] > 0
+    patch = next((root / ".tracec" / "patches").glob("*.patch")).read_text()
+    assert "GREETING" in patch and "def greet" not in patch
+
+
+def test_task_params_naming_nothing_is_a_usage_error(tmp_path, scripted_llm):
+    root = make_project(tmp_path, task=TASK + '\nparams = ["GREETNG"]\n')
+    result = optimize(root, scripted_llm([]))
+    assert result.returncode == 2
+    assert "'GREETNG'" in result.stderr and "GREETING" in result.stderr

@@ -53,7 +53,9 @@ def litellm_module():
     warnings.filterwarnings("ignore", message=r".*`ReadOnly` qualifier", category=UserWarning)
     try:
         import litellm
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "litellm":   # litellm is there but one of its imports fails: say which
+            raise LLMError(f"importing litellm failed: {exc}") from None
         raise LLMError(f"litellm (a tracec dependency) is not installed; run: {INSTALL_LITELLM}") from None
     return litellm
 
@@ -138,9 +140,17 @@ class LLMClient:
         self._lock = threading.Lock()   # totals and the budget check stay consistent under parallel calls
 
     # -- public -----------------------------------------------------------------------------------------
-    def complete(self, messages: list[dict], *, json_mode: bool = True) -> LLMReply:
+    def complete(self, messages: list[dict], *, json_mode: bool = True, schema: dict | None = None,
+                 temperature: float | None = None, seed: int | None = None) -> LLMReply:
+        """`schema`: the reply's JSON schema, sent as structured output where the model supports it
+        (the embedded model then cannot produce anything else), otherwise plain JSON mode.
+        `temperature`/`seed` override the client's for this call (retries sample differently)."""
         litellm = import_litellm()
-        params = self._params(litellm, json_mode)
+        params = self._params(litellm, json_mode, schema)
+        if temperature is not None:
+            params["temperature"] = temperature
+        if seed is not None and "seed" in params:
+            params["seed"] = seed
         key = self._cache_key(messages, params)
         cached = self._read_cache(key)
         if cached is not None:
@@ -168,7 +178,7 @@ class LLMClient:
         return reply
 
     # -- request ----------------------------------------------------------------------------------------
-    def _params(self, litellm, json_mode: bool) -> dict:
+    def _params(self, litellm, json_mode: bool, schema: dict | None = None) -> dict:
         params: dict = {"temperature": self.temperature}
         if self.max_tokens is not None:
             params["max_tokens"] = self.max_tokens
@@ -176,7 +186,19 @@ class LLMClient:
             params["seed"] = self.seed
         if json_mode and self._json_supported(litellm):
             params["response_format"] = {"type": "json_object"}
+            if schema is not None and self._schema_supported(litellm):
+                params["response_format"] = {"type": "json_schema",
+                                             "json_schema": {"name": "tracec_reply", "schema": schema}}
         return params
+
+    def _schema_supported(self, litellm) -> bool:
+        model, provider = self._provider(litellm)
+        if provider == LOCAL_PROVIDER:
+            return True
+        try:
+            return bool(litellm.supports_response_schema(model=model, custom_llm_provider=provider))
+        except Exception:
+            return False
 
     def _provider(self, litellm) -> tuple[str, str]:
         try:

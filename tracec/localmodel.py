@@ -94,6 +94,10 @@ def chat(messages: list[dict], *, temperature: float = 0.0, max_tokens: int | No
     """One chat completion in the OpenAI response shape (a dict with choices and usage)."""
     model = load_model(seed)
     options = {key: value for key, value in extra.items() if key in SUPPORTED_PARAMS}
+    if response_format and response_format.get("type") == "json_schema":
+        # llama.cpp turns the schema into a grammar: only replies of that shape can be sampled
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        response_format = {"type": "json_object", **({"schema": schema} if schema else {})}
     with _lock:
         try:
             return model.create_chat_completion(

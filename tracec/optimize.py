@@ -21,6 +21,7 @@ from .runstate import RunState, RunStore
 from .task import Task, TaskError, load_task, run_example
 
 ATTEMPTS = 3      # LLM calls per step: the first, then retries told why the previous reply was unusable
+RETRY_TEMPERATURE = 0.7   # a retry at temperature 0 tends to repeat itself; seeded, so still reproducible
 MEMORY = 5        # past steps shown to the optimizer
 
 
@@ -46,7 +47,7 @@ class Optimizer:
         self.task, self.root, self.config, self.store = task, root, config, store
         self.client, self.console = client, console
         hooks = [h for h in runtime.instrumented_modules() if (root / h.table.file).is_file()]
-        self.targets: dict[str, Target] = find_targets(hooks)
+        self.targets: dict[str, Target] = _selected(find_targets(hooks), task)
         files = {t.file for t in self.targets.values()}
         self.originals = {f: (root / f).read_bytes().decode("utf-8") for f in files}   # keeps CRLF
         self.live = LiveParams(root, self.targets, self.originals)
@@ -82,7 +83,7 @@ class Optimizer:
     # -- one step ---------------------------------------------------------------------------------
     def step(self, index: int) -> str:
         from .prompt import Example, Variable, build_messages, display_names
-        from .reply import parse_reply
+        from .reply import parse_reply, reply_schema
 
         rng = random.Random(self.config.seed * 1_000_003 + index)
         batch = rng.sample(list(self.task.train), min(self.config.batch_size, len(self.task.train)))
@@ -104,16 +105,21 @@ class Optimizer:
         for attempt in range(1, ATTEMPTS + 1):
             messages = build_messages(variables, examples, root=self.root, memory=self.state.memory[-MEMORY:],
                                       problems=problems)
-            reply = self.client.complete(messages)
+            retry = {} if attempt == 1 else {"temperature": max(self.client.temperature, RETRY_TEMPERATURE),
+                                             "seed": self.config.seed + attempt}
+            reply = self.client.complete(messages, schema=reply_schema(variables), **retry)
             proposal = parse_reply(reply.text, variables)
             changed = {k: v for k, v in proposal.values.items() if v != current.get(k)}
             problems = list(proposal.problems)
             if not changed and not problems:
-                problems = ["the suggestion repeats the current values; propose a change"]
+                names = display_names(self.targets)
+                same = ", ".join(f"{names[k]} = {_preview(v, 60)}" for k, v in proposal.values.items())
+                problems = [f"the suggestion repeats the current values ({same}); propose different values"]
             self.store.save_call(index, attempt, messages, reply, sorted(changed), problems)
             if changed:
                 break
         else:
+            self.state.memory.append(f"step {index}: no usable suggestion ({'; '.join(problems)[:200]})")
             return "no usable suggestion: " + "; ".join(problems)[:300]
         return self._try(index, changed, display_names(self.targets))
 
@@ -190,6 +196,21 @@ class Optimizer:
         return patches
 
 
+def _selected(targets: dict[str, Target], task: Task) -> dict[str, Target]:
+    """The task's `params` (user names or full keys) narrow what the optimizer may change."""
+    if task.params is None:
+        return targets
+    from .prompt import display_names
+
+    names = display_names(targets)
+    by_name = {**{name: key for key, name in names.items()}, **{key: key for key in targets}}
+    unknown = [p for p in task.params if p not in by_name]
+    if unknown:
+        raise TaskError(f"{task.path}: params names {unknown[0]!r}, which is no tracec.param or @trainable "
+                        f"function of the project (known: {', '.join(sorted(names.values()))})")
+    return {by_name[p]: targets[by_name[p]] for p in task.params}
+
+
 def _preview(value, limit: int = 200) -> str:
     return runtime.preview(value, limit)
 
@@ -223,10 +244,10 @@ def optimize_command(args) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
-    optimizer = Optimizer(task, root, config, store, client, console)
     try:
+        optimizer = Optimizer(task, root, config, store, client, console)
         store.check_files(optimizer.originals)
-    except ValueError as exc:
+    except (TaskError, ValueError) as exc:
         print(f"tracec optimize: error: {exc}", file=sys.stderr)
         return 2
     console.print(f"tracec optimize: run {store.run_id}, model {config.model} ({config.model_source}), "

@@ -373,3 +373,39 @@ def _same_code(original, new) -> bool:
         return ast.dump(original) == ast.dump(new)
     finally:
         new.decorator_list = decorators
+
+
+REASONING_CHARS = 300   # a schema-constrained model must close its reasoning and get to the suggestion
+
+
+def _value_schema(value: object) -> dict:
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "integer"}
+    if isinstance(value, float):
+        return {"type": "number"}
+    if isinstance(value, str):
+        return {"type": "string"}
+    if isinstance(value, (list, tuple)):
+        kinds = {type(v) for v in value}
+        same = len(kinds) == 1 and kinds <= {str, int, float, bool}
+        bounds = {"maxItems": max(2 * len(value), 10)}
+        return {"type": "array", "items": _value_schema(value[0]), **bounds} if same else {"type": "array", **bounds}
+    if isinstance(value, dict):
+        return {"type": "object"}
+    return {}
+
+
+def reply_schema(variables: Sequence[Variable]) -> dict:
+    """The JSON schema of a reply, for models that can be constrained to one (structured output): each
+    name with its type, code as a string, and a bounded reasoning so a small model cannot ramble forever."""
+    names = display_names(v.key for v in variables)
+    # only the reasoning gets a maxLength: llama.cpp spells one out as nested optional characters, so a
+    # long bound on a code string makes a grammar of megabytes
+    properties = {names[v.key]: {"type": "string"} if v.kind == "code" else _value_schema(v.value)
+                  for v in variables}
+    return {"type": "object", "additionalProperties": False, "required": ["reasoning", "suggestion"],
+            "properties": {"reasoning": {"type": "string", "maxLength": REASONING_CHARS},
+                           "suggestion": {"type": "object", "properties": properties,
+                                          "additionalProperties": False}}}

@@ -1,5 +1,6 @@
 """A task file: plain Python defining `train`, optional `val`, `run(example)` and
-`feedback(example, output) -> (score, text)`. Loaded with the project's modules instrumented."""
+`feedback(example, output) -> (score, text)`, and optionally `params` (the names of the only parameters
+the optimizer may change). Loaded with the project's modules instrumented."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class Task:
     val: tuple          # == train when the task defines no `val`
     run: Callable[[Any], Any]
     feedback: Callable[[Any, Any], tuple]
+    params: tuple[str, ...] | None = None   # optional: the only parameters to change (names or keys)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,12 @@ def load_task(path: Path, root: Path) -> Task:
         if not callable(getattr(module, name, None)):
             signature = "run(example)" if name == "run" else "feedback(example, output) -> (score, text)"
             raise TaskError(f"{path}: define `{signature}`")
-    return Task(path, tuple(train), tuple(val if val is not None else train), module.run, module.feedback)
+    params = getattr(module, "params", None)
+    if params is not None and (not isinstance(params, (list, tuple)) or not params
+                               or not all(isinstance(p, str) for p in params)):
+        raise TaskError(f"{path}: `params` must be a non-empty list of parameter names (or leave it out)")
+    return Task(path, tuple(train), tuple(val if val is not None else train), module.run, module.feedback,
+                tuple(params) if params is not None else None)
 
 
 def judge(task: Task, example, output, error: BaseException | None) -> tuple[float, str]:
