@@ -247,3 +247,36 @@ def test_task_params_naming_nothing_is_a_usage_error(tmp_path, scripted_llm):
     result = optimize(root, scripted_llm([]))
     assert result.returncode == 2
     assert "'GREETNG'" in result.stderr and "GREETING" in result.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_writes_what_improved(tmp_path, scripted_llm):
+    import signal
+    import threading
+    import time
+
+    root = make_project(tmp_path)
+    waiting = threading.Event()
+
+    asked = []
+
+    def reply(request):
+        asked.append(request)
+        if len(asked) == 1:                                  # step 1 improves GREETING
+            return VALUE_REPLY
+        waiting.set()
+        time.sleep(20)                                       # step 2 hangs until the user presses Ctrl-C
+        return CODE_REPLY
+
+    server = scripted_llm(reply)
+    env = {**os.environ, "TRACEC_MODEL": ""}
+    process = subprocess.Popen([sys.executable, "-m", "tracec", "optimize", "task.py", "--model", "openai/scripted",
+                                "--api-base", server.url, "--steps", "3"], cwd=root, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert waiting.wait(60), "step 2 never asked the model"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted" in out and "Traceback" not in err
+    patch = next((root / ".tracec" / "patches").glob("*.patch")).read_text()
+    assert '+GREETING = tracec.param("Hello"' in patch and "def greet" not in patch
+    assert (root / "app.py").read_text() == APP
