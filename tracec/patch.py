@@ -229,7 +229,7 @@ class _Targets:
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
-        from tracec.transforms.module import ModuleInstrumenter, tracec_names
+        from tracec.transforms.module import api_name, tracec_names
 
         try:
             self.module = cst.parse_module(source)
@@ -239,11 +239,11 @@ class _Targets:
         self.offsets = _line_offsets(source)
         self.lines = _LINE_BREAK.split(source)
         self.positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
-        names = ModuleInstrumenter("", False, tracec_names(self.module))   # only for its api_name()
+        aliases = tracec_names(self.module)
         self.params: dict[int, list[cst.Call]] = {}
         self.functions: dict[int, list[cst.FunctionDef]] = {}
         for node, where in self.positions.items():
-            if isinstance(node, cst.Call) and names.api_name(node.func) == "param":
+            if isinstance(node, cst.Call) and api_name(node.func, aliases) == "param":
                 self.params.setdefault(where.start.line, []).append(node)
             elif isinstance(node, cst.FunctionDef):
                 lines = {self.positions[node.name].start.line}

@@ -42,6 +42,20 @@ def tracec_names(module: cst.Module) -> tuple[set[str], dict[str, str]]:
     return modules, direct
 
 
+def api_name(expr: cst.BaseExpression, aliases: tuple[set[str], dict[str, str]]) -> str | None:
+    """"trace" / "trainable" / "param" when `expr` (or the function a call calls) names that tracec API
+    under the module's aliases (from `tracec_names`), else None."""
+    modules, direct = aliases
+    if isinstance(expr, cst.Call):
+        expr = expr.func
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+        if expr.value.value in modules and expr.attr.value in API_NAMES:
+            return expr.attr.value
+    if isinstance(expr, cst.Name):
+        return direct.get(expr.value)
+    return None
+
+
 def _literal(expr: cst.BaseExpression | None):
     if expr is None:
         return None
@@ -75,14 +89,7 @@ class ModuleInstrumenter(cst.CSTTransformer):
 
     # -- annotations ------------------------------------------------------------------------------
     def api_name(self, expr: cst.BaseExpression) -> str | None:
-        if isinstance(expr, cst.Call):
-            expr = expr.func
-        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
-            if expr.value.value in self.modules and expr.attr.value in API_NAMES:
-                return expr.attr.value
-        if isinstance(expr, cst.Name):
-            return self.direct.get(expr.value)
-        return None
+        return api_name(expr, (self.modules, self.direct))
 
     def annotation(self, node: cst.FunctionDef) -> tuple[bool, bool, str | None]:
         """(traced, trainable, doc) from the decorators, or from --all."""
@@ -251,4 +258,4 @@ def wrap(module: cst.Module):
     return MetadataWrapper(module, unsafe_skip_copy=True)
 
 
-__all__ = ["ModuleInstrumenter", "PRAGMA", "place_header", "tracec_names", "wrap"]
+__all__ = ["ModuleInstrumenter", "PRAGMA", "api_name", "place_header", "tracec_names", "wrap"]
