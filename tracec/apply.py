@@ -14,10 +14,10 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tracec.fileio import write_atomic
 from tracec.importhook import find_project_root
 from tracec.patch import APPLIED_DIR, PATCH_DIR, PatchError, PatchFile, quote_path, read_patch_text
 
@@ -110,22 +110,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    mode = path.stat().st_mode
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tracec-tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(temp, mode & 0o7777)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
 def _plan(root: Path, patch_path: Path, revert: bool, contents: dict[Path, bytes]) -> tuple[Path, bytes, str]:
     """(target, new bytes, message) for one patch; `contents` overrides file contents (for --check runs)."""
     patch, diff = read_patch_text(patch_path)
@@ -165,7 +149,7 @@ def apply_patch(root: Path, patch: Path, *, check: bool = False, revert: bool = 
         contents[target] = result
         return message.replace(": applied to ", ": would apply to ").replace(": reverted ", ": would revert ")
     if result != target.read_bytes():
-        _write_atomically(target, result)
+        write_atomic(target, result, mode=target.stat().st_mode & 0o7777, sync=True)
     _move(root, Path(patch), revert)
     return message
 

@@ -23,9 +23,10 @@ import os
 import struct
 import sys
 import sysconfig
-import tempfile
 import warnings
 from pathlib import Path
+
+from tracec.fileio import write_atomic
 from types import CodeType
 
 # Files whose line text differs after instrumentation, by absolute filename.  The runner uses it
@@ -209,25 +210,6 @@ def tracec_cache_path(source_path: str, all_functions: bool) -> str | None:
         return None
     mode = "-all" if all_functions else ""
     return f"{normal[: -len('.pyc')]}.tracec-{tracec_version()}{mode}.pyc"
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
-    """Write via a temp file in the same folder and os.replace, so readers never see half a file."""
-    folder = os.path.dirname(os.fspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".tracec-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        if mode is not None:
-            os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
 
 
 class TracecLoader(importlib.machinery.SourceFileLoader):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from .fileio import write_atomic
 
 LOCAL_MODEL = "local/smollm2"
 LOCAL_PROVIDER = "local"
@@ -102,18 +103,6 @@ def _error_summary(exc: BaseException) -> str:
     if not message.startswith("litellm."):
         message = f"{type(exc).__name__}: {message}"
     return _one_line(message)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 class LLMClient:
@@ -341,7 +330,7 @@ class LLMClient:
         entry = {"model": self.model, "text": reply.text, "prompt_tokens": reply.prompt_tokens,
                  "completion_tokens": reply.completion_tokens, "cost_usd": reply.cost_usd}
         try:
-            _write_atomic(path, json.dumps(entry, ensure_ascii=False, indent=1) + "\n")
+            write_atomic(path, json.dumps(entry, ensure_ascii=False, indent=1) + "\n")
         except OSError as exc:
             raise LLMError(f"{path}: cannot write the LLM cache ({exc.strerror}); "
                            "fix the permissions or run with --no-cache") from None

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import OptimizeConfig
+from .fileio import write_atomic
+from .patch import sha256_text as sha256
 
 
 @dataclass
@@ -38,21 +37,7 @@ class RunState:
 
 
 def write_json(path: Path, data) -> None:
-    """Atomic: a crash or Ctrl-C never leaves a half-written state file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    write_atomic(path, json.dumps(data, indent=1, default=str))
 
 
 class RunStore:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import html
 import json
 import os
-import tempfile
+
+from tracec.fileio import write_atomic
 
 MAX_DRAWN_NODES = 1500  # a browser stays responsive well past this; beyond it nobody reads the picture
 
@@ -56,7 +57,7 @@ def write_html(graph_path: str, out_path: str) -> None:
         page = render_html(graph, title=os.path.basename(graph_path))
     except ValueError as exc:
         raise GraphFileError(f"{graph_path}: {exc}; {hint}") from None
-    _write_atomically(out_path, page)
+    write_atomic(out_path, page)
 
 
 def render_html(graph: dict, *, title: str | None = None, max_nodes: int = MAX_DRAWN_NODES) -> str:
@@ -300,20 +301,6 @@ def _legend() -> str:
 
 def _esc(text: str) -> str:
     return html.escape(str(text), quote=True)
-
-
-def _write_atomically(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tracec-show-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 _MARKERS = "<defs>" + "".join(
