@@ -13,7 +13,8 @@ import black
 import pytest
 
 from tracec.cli import main
-from tracec.patch import Change, rewrite_source, write_patch
+from tracec.patch import Change, rewrite_source
+from tracec.patchfile import write_patch
 
 _SIBLING = Path(sys.executable).with_name("tracec")
 TRACEC = str(_SIBLING) if _SIBLING.exists() else shutil.which("tracec")

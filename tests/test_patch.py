@@ -9,7 +9,8 @@ import black
 import pytest
 
 from test_cli_apply import standard_tools_accept
-from tracec.patch import Change, PatchError, black_mode, read_patch, render_diff, rewrite_source, write_patch
+from tracec.patch import Change, PatchError, black_mode, rewrite_source
+from tracec.patchfile import read_patch, render_diff, write_patch
 
 MODE = black.Mode()
 

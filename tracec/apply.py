@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tracec.fileio import write_atomic
 from tracec.importhook import find_project_root
-from tracec.patch import APPLIED_DIR, PATCH_DIR, PatchError, PatchFile, quote_path, read_patch_text
+from tracec.patch import PatchError
+from tracec.patchfile import APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch_text
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")

@@ -179,7 +179,8 @@ class Optimizer:
         return result
 
     def write_patches(self, result: Result) -> list:
-        from .patch import Change, black_mode, rewrite_source, write_patch
+        from .patch import Change, black_mode, rewrite_source
+        from .patchfile import write_patch
 
         mode = black_mode(self.root)
         by_file: dict[str, list[str]] = {}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .config import OptimizeConfig
 from .fileio import write_atomic
-from .patch import sha256_text as sha256
+from .patchfile import sha256_text as sha256
 
 
 @dataclass
