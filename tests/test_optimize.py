@@ -135,8 +135,9 @@ def test_interrupt_mid_run_keeps_what_improved_and_resume_continues(tmp_path, sc
     first = optimize(root, server, "--steps", "2")
     assert first.returncode == 1                 # stopped by the model error, improvement still written
     assert "model error" in first.stdout
-    assert len(list((root / ".tracec").glob("patches/*.patch"))) == 1
     run_id = sorted((root / ".tracec" / "runs").iterdir())[-1].name
+    assert f"--resume {run_id}" in first.stdout.replace("\n", " ")   # the summary says how to continue
+    assert len(list((root / ".tracec").glob("patches/*.patch"))) == 1
     state = json.loads((root / ".tracec" / "runs" / run_id / "state.json").read_text())
     assert state["step"] == 1 and state["best"] == 0.5
     server2 = scripted_llm([CODE_REPLY])

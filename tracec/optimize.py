@@ -244,7 +244,7 @@ def optimize_command(args) -> int:
         return 2
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)   # log lines stay whole in CI logs and pipes
     try:
         optimizer = Optimizer(task, root, config, store, client, console)
         store.check_files(optimizer.originals)

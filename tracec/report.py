@@ -26,7 +26,7 @@ def progress_reporter(console: Console, steps: int, done: int):
 
 
 def print_summary(result, optimizer, client, root) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     from .prompt import display_names
 
     names = display_names(optimizer.targets)
@@ -47,6 +47,7 @@ def print_summary(result, optimizer, client, root) -> None:
         console.print(f"no improvement: best score {result.best:.3f} = baseline {result.baseline:.3f} after "
                       f"{optimizer.state.step} step(s); no patch written ({cost}, {client.calls} call(s))")
     if result.stopped:
-        console.print(f"stopped early: {result.stopped}")
+        console.print(f"stopped early: {result.stopped}; continue with `tracec optimize "
+                      f"{os.path.relpath(optimizer.task.path)} --resume {optimizer.store.run_id}`")
     if result.patches:
         console.print("review the patch(es), then `tracec apply` (or `git apply PATCH`)")
