@@ -165,9 +165,12 @@ def test_cached_reply_is_reused_without_calling_the_server(tmp_path, scripted_ll
     server = scripted_llm([])
     again = optimize(root, server, "--steps", "1")
     assert again.returncode == 0, again.stderr
-    assert server.requests == [] and "cached" in again.stdout
+    assert server.requests == [] and "from the cache" in again.stdout
     nocache = optimize(root, scripted_llm([VALUE_REPLY]), "--steps", "1", "--no-cache")
     assert nocache.returncode == 0
+    # the same improvement again reuses the patch already waiting instead of writing a duplicate
+    assert [p.name for p in (root / ".tracec" / "patches").glob("*.patch")] == ["0001-app-GREETING.patch"]
+    assert "0001-app-GREETING.patch" in nocache.stdout
 
 
 def test_budget_stops_before_the_call(tmp_path, scripted_llm):

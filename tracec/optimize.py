@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import runtime
 from .candidates import LiveParams, Target, TrialError, find_targets
+from .patch import PatchError
 from .config import ConfigError, OptimizeConfig, resolve
 from .runstate import RunState, RunStore
 from .task import Task, TaskError, load_task, run_example
@@ -179,10 +180,18 @@ class Optimizer:
         return result
 
     def write_patches(self, result: Result) -> list:
+        from .apply import pending_patches
         from .patch import Change, black_mode, rewrite_source
-        from .patchfile import write_patch
+        from .patchfile import read_patch, sha256_text, write_patch
 
         mode = black_mode(self.root)
+        pending = {}   # (target, before, after) -> a patch already waiting with exactly this change
+        for path in pending_patches(self.root):
+            try:
+                known = read_patch(path)
+            except PatchError:
+                continue
+            pending[(known.target, known.base_sha256, known.result_sha256)] = known
         by_file: dict[str, list[str]] = {}
         for key in result.changed:
             by_file.setdefault(self.targets[key].file, []).append(key)
@@ -193,7 +202,9 @@ class Optimizer:
             summary = (f"tracec optimize run {self.store.run_id}: score {result.baseline:.3f} -> "
                        f"{result.best:.3f} on {'val' if self.task.val is not self.task.train else 'train'} "
                        f"({len(self.task.val)} examples)")
-            patches.append(write_patch(self.root, file, self.originals[file], new, keys=keys, summary=summary))
+            same = pending.get((file, sha256_text(self.originals[file]), sha256_text(new)))
+            patches.append(same or write_patch(self.root, file, self.originals[file], new, keys=keys,
+                                               summary=summary))
         return patches
 
 

@@ -26,26 +26,32 @@ def progress_reporter(console: Console, steps: int, done: int):
 
 
 def print_summary(result, optimizer, client, root) -> None:
-    console = Console(highlight=False, soft_wrap=True)
     from .prompt import display_names
 
     names = display_names(optimizer.targets)
-    cost = f"{client.prompt_tokens} + {client.completion_tokens} tokens, ${client.cost_usd:.4f}"
+    patch_for = {key: os.path.relpath(p.path, root) for p in result.patches for key in p.keys}
+    rows = [(names.get(key, key), f"{result.baseline:.3f} -> {result.best:.3f}", patch_for.get(key, "(not written)"))
+            for key in sorted(result.changed)]
+    # wide enough for whole patch paths even when stdout is a pipe (rich assumes 80 columns there)
+    headers = ("parameter", "score (old -> new)", "patch")
+    width = max(80, sum(max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in enumerate(headers)) + 1)
+    console = Console(highlight=False, soft_wrap=True, width=width)
+    llm = (f"LLM: {client.calls} call(s), {client.prompt_tokens} prompt + {client.completion_tokens} completion "
+           f"tokens, ${client.cost_usd:.4f} ({optimizer.config.model})")
     if client.cache_hits:
-        cost += f" ({client.cache_hits} cached)"
-    patch_for = {key: p for p in result.patches for key in p.keys}
-    table = Table(title=f"tracec optimize run {optimizer.store.run_id}", title_justify="left")
-    for column in ("parameter", "score (old -> new)", "patch", "LLM"):
-        table.add_column(column, overflow="fold")
-    for key in sorted(result.changed):
-        patch = patch_for.get(key)
-        table.add_row(names.get(key, key), f"{result.baseline:.3f} -> {result.best:.3f}",
-                      os.path.relpath(patch.path, root) if patch else "(not written)", cost)
-    if result.changed:
+        llm += f"; {client.cache_hits} reply(ies) from the cache"
+    if rows:
+        table = Table(title=f"tracec optimize run {optimizer.store.run_id}", title_justify="left",
+                      caption=llm, caption_justify="left")
+        for column in headers:
+            table.add_column(column, no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
         console.print(table)
     else:
         console.print(f"no improvement: best score {result.best:.3f} = baseline {result.baseline:.3f} after "
-                      f"{optimizer.state.step} step(s); no patch written ({cost}, {client.calls} call(s))")
+                      f"{optimizer.state.step} step(s); no patch written")
+        console.print(llm)
     if result.stopped:
         console.print(f"stopped early: {result.stopped}; continue with `tracec optimize "
                       f"{os.path.relpath(optimizer.task.path)} --resume {optimizer.store.run_id}`")
