@@ -69,6 +69,16 @@ def optimize(root: Path, server, *args: str, timeout: float = 120) -> subprocess
                           env=env, timeout=timeout)
 
 
+def assert_applies(root: Path, patch: Path) -> None:
+    """Both standard tools accept the patch as it is on disk."""
+    if not (root / ".git").exists():
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    git = subprocess.run(["git", "apply", "--check", str(patch)], cwd=root, capture_output=True, text=True)
+    assert git.returncode == 0, git.stderr
+    gnu = subprocess.run(["patch", "-p1", "--dry-run", "-i", str(patch)], cwd=root, capture_output=True, text=True)
+    assert gnu.returncode == 0, gnu.stdout + gnu.stderr
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in root.glob("*.py")}
 
@@ -95,8 +105,7 @@ def test_improvements_become_one_patch_and_sources_stay_untouched(tmp_path, scri
     prompt = json.dumps(server.requests[0]["messages"])
     assert "GREETING" in prompt and "text = greet(name)" in prompt
     # the patch applies with git and with tracec apply, and the workflow then does what the feedback asked
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    assert subprocess.run(["git", "apply", "--check", str(patches[0])], cwd=root).returncode == 0
+    assert_applies(root, patches[0])
     applied = subprocess.run([sys.executable, "-m", "tracec", "apply"], cwd=root, capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr
     out = subprocess.run([sys.executable, "-c", "import app; print(app.answer('Ada'))"], cwd=root,
@@ -126,7 +135,9 @@ def test_exception_in_run_is_feedback_not_a_crash(tmp_path, scripted_llm):
     assert result.returncode == 0, result.stderr
     prompt = json.dumps(server.requests[0]["messages"])
     assert "IndexError" in prompt                           # the error reached the optimizer
-    assert len(list((root / ".tracec").glob("patches/*.patch"))) == 1
+    patches = list((root / ".tracec").glob("patches/*.patch"))
+    assert len(patches) == 1
+    assert_applies(root, patches[0])
 
 
 def test_interrupt_mid_run_keeps_what_improved_and_resume_continues(tmp_path, scripted_llm):
@@ -140,6 +151,7 @@ def test_interrupt_mid_run_keeps_what_improved_and_resume_continues(tmp_path, sc
     assert len(list((root / ".tracec").glob("patches/*.patch"))) == 1
     state = json.loads((root / ".tracec" / "runs" / run_id / "state.json").read_text())
     assert state["step"] == 1 and state["best"] == 0.5
+    assert state["trials"] == [{"step": 1, "changed": ["app:GREETING"], "score": 0.5, "kept": True}]
     server2 = scripted_llm([CODE_REPLY])
     resumed = optimize(root, server2, "--resume", run_id)
     assert resumed.returncode == 0, resumed.stderr
@@ -242,8 +254,9 @@ def test_task_params_limit_what_the_optimizer_may_change(tmp_path, scripted_llm)
     assert "(code) greet" not in first                      # greet is not offered as a variable
     assert "unknown name 'greet'" in retry                  # and a reply that changes it is refused
     assert server.requests[0]["temperature"] == 0 and server.requests[1]["temperature"] > 0
-    patch = next((root / ".tracec" / "patches").glob("*.patch")).read_text()
-    assert "GREETING" in patch and "def greet" not in patch
+    patch = next((root / ".tracec" / "patches").glob("*.patch"))
+    assert "GREETING" in patch.read_text() and "def greet" not in patch.read_text()
+    assert_applies(root, patch)
 
 
 def test_task_params_naming_nothing_is_a_usage_error(tmp_path, scripted_llm):
@@ -281,6 +294,7 @@ def test_ctrl_c_stops_cleanly_and_writes_what_improved(tmp_path, scripted_llm):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted" in out and "Traceback" not in err
-    patch = next((root / ".tracec" / "patches").glob("*.patch")).read_text()
-    assert '+GREETING = tracec.param("Hello"' in patch and "def greet" not in patch
+    patch = next((root / ".tracec" / "patches").glob("*.patch"))
+    assert '+GREETING = tracec.param("Hello"' in patch.read_text() and "def greet" not in patch.read_text()
+    assert_applies(root, patch)
     assert (root / "app.py").read_text() == APP

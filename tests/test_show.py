@@ -285,7 +285,7 @@ def chromium_binary() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    reason = "chromium is not installed (run .ci/install-browser.sh)"
+    reason = "chromium is not installed (run .ci/install-tools.sh)"
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; CI is set, so the screenshot test must run")
     pytest.skip(reason)

@@ -135,6 +135,7 @@ class Optimizer:
             self.state.memory.append(f"step {index}: {label} could not be tried: {exc}")
             return f"candidate rejected: {exc}"
         kept = score > self.state.best
+        self.state.trials.append({"step": index, "changed": sorted(changed), "score": score, "kept": kept})
         self.state.memory.append(f"step {index}: tried {label}: score {score:.3f} "
                                  f"({'kept' if kept else 'worse or equal, rolled back'}; best was "
                                  f"{self.state.best:.3f})")

@@ -34,7 +34,8 @@ def print_summary(result, optimizer, client, root) -> None:
             for key in sorted(result.changed)]
     # wide enough for whole patch paths even when stdout is a pipe (rich assumes 80 columns there)
     headers = ("parameter", "score (old -> new)", "patch")
-    width = max(80, sum(max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in enumerate(headers)) + 1)
+    width = max(80, sum(max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in enumerate(headers)) + 1) \
+        if rows else 80
     console = Console(highlight=False, soft_wrap=True, width=width)
     llm = (f"LLM: {client.calls} call(s), {client.prompt_tokens} prompt + {client.completion_tokens} completion "
            f"tokens, ${client.cost_usd:.4f} ({optimizer.config.model})")

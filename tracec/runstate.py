@@ -24,16 +24,18 @@ class RunState:
     best_values: dict = field(default_factory=dict)   # key -> value / def source of the best candidate
     memory: list = field(default_factory=list)     # one line per step, shown to the optimizer
     log: list = field(default_factory=list)        # one line per step, shown to the user
+    trials: list = field(default_factory=list)     # {"step", "changed", "score", "kept"} per candidate tried
 
     def to_json(self) -> dict:
         return {"step": self.step, "baseline": self.baseline, "best": self.best, "memory": self.memory,
-                "log": self.log, "best_values": {k: repr(v) for k, v in self.best_values.items()}}
+                "log": self.log, "trials": self.trials, "best_values": {k: repr(v) for k, v in self.best_values.items()}}
 
     @classmethod
     def from_json(cls, data: dict) -> "RunState":
         # values are literals (params) or source text (code), so repr/literal_eval round-trips them
         values = {k: ast.literal_eval(v) for k, v in data.get("best_values", {}).items()}
-        return cls(data["step"], data["baseline"], data["best"], values, data["memory"], data.get("log", []))
+        return cls(data["step"], data["baseline"], data["best"], values, data["memory"], data.get("log", []),
+                   data.get("trials", []))
 
 
 def write_json(path: Path, data) -> None:
