@@ -106,10 +106,29 @@ class ModuleHooks:
         self.table = ModuleTable.from_literals(self.table.module, self.table.file, *self.literals)
 
     def param_value(self, site_id: int):
+        """The parameter's value now: its module global, its class attribute (global_name ".NAME"), or
+        what its site last returned."""
         site = self.table.params[site_id]
-        if site.global_name and site.global_name in self.namespace:
-            return self.namespace[site.global_name]
+        name = site.global_name
+        if name and name[0] == ".":
+            owner = self.param_owner(site_id)
+            if owner is not None and name[1:] in vars(owner):
+                return vars(owner)[name[1:]]
+        elif name and name in self.namespace:
+            return self.namespace[name]
         return self.param_values.get(site_id)
+
+    def param_owner(self, site_id: int):
+        """The class a class-level param belongs to (from its key "module:Class.NAME"), else None."""
+        site = self.table.params[site_id]
+        if not site.global_name or site.global_name[0] != ".":
+            return None
+        owner = None
+        for part in site.key.split(":", 1)[1].split(".")[:-1]:
+            owner = self.namespace.get(part) if owner is None else vars(owner).get(part)
+            if not isinstance(owner, type):
+                return None
+        return owner
 
     def p(self, site_id, value):
         """A `tracec.param(...)` site: returns the optimizer's candidate when one is being tried."""

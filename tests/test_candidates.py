@@ -98,3 +98,40 @@ def test_live_params_refuse_a_candidate_that_cannot_be_swapped(tmp_path):
     with pytest.raises(TrialError):
         live.install({"cand_bad:double": "def double(x):\n    return (\n"})
     assert module.use(2) == 5          # nothing half-installed
+
+
+CLASS_SOURCE = """\
+import tracec
+
+
+class Agent:
+    PROMPT = tracec.param("Be brief.", doc="system prompt")
+
+    @tracec.trace
+    def act(self, question):
+        text = self.PROMPT + " " + question
+        return text
+"""
+
+
+def test_class_level_param_is_linked_through_attribute_reads_and_tried_on_the_class(tmp_path):
+    from tracec.candidates import LiveParams, find_targets
+
+    module = load_module(tmp_path, "cand_cls", CLASS_SOURCE, instrument=True, all_functions=False)
+    agent = module.Agent()
+    with tracec.record() as run:
+        agent.act("hi?")
+    run.feedback(run.outputs[-1], "too terse", score=0.0)
+    reached = run.backward()
+    assert "cand_cls:Agent.PROMPT" in reached            # reached through `self.PROMPT`
+    param = run.nodes[reached["cand_cls:Agent.PROMPT"].param.node]
+    assert param.value == "'Be brief.'"
+    live = LiveParams(tmp_path, find_targets([module._tracec_m]), {"cand_cls.py": CLASS_SOURCE})
+    live.install({"cand_cls:Agent.PROMPT": "Explain."})
+    assert agent.act("hi?") == "Explain. hi?"
+    with tracec.record() as run:
+        agent.act("x")
+    run.feedback(run.outputs[-1], "ok", score=1.0)
+    assert run.nodes[run.backward()["cand_cls:Agent.PROMPT"].param.node].value == "'Explain.'"
+    live.restore()
+    assert agent.act("hi?") == "Be brief. hi?"

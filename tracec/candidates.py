@@ -121,11 +121,9 @@ class LiveParams:
 
     def restore(self) -> None:
         for key, value in self._saved_values.items():
-            target = self.targets[key]
-            namespace = vars(sys.modules[target.module])
-            site = self._global_site(target)
-            if site is not None:
-                namespace[site] = value
+            binding = self._binding(self.targets[key])
+            if binding is not None:
+                setattr(*binding, value)
             runtime.set_param_override(key, clear=True)
         for key, code in self._saved_code.items():
             live_function(self.targets[key]).__code__ = code
@@ -133,19 +131,22 @@ class LiveParams:
         self._saved_code.clear()
 
     # -- values -----------------------------------------------------------------------------------
-    def _global_site(self, target: Target) -> str | None:
+    def _binding(self, target: Target) -> tuple[object, str] | None:
+        """(module or class, attribute) that holds the parameter, when its site binds a name."""
         hooks = module_hooks(target.module)
-        for site in hooks.table.params:
+        for site_id, site in enumerate(hooks.table.params):
             if site.key == target.key and site.global_name:
-                return site.global_name
+                if site.global_name[0] == ".":   # a class attribute
+                    owner = hooks.param_owner(site_id)
+                    return (owner, site.global_name[1:]) if owner is not None else None
+                return sys.modules[target.module], site.global_name
         return None
 
     def _install_value(self, target: Target, value: object) -> None:
-        name = self._global_site(target)
-        namespace = vars(sys.modules[target.module])
-        self._saved_values[target.key] = namespace.get(name) if name else None
-        if name is not None:
-            namespace[name] = value
+        binding = self._binding(target)
+        self._saved_values[target.key] = getattr(*binding, None) if binding else None
+        if binding is not None:
+            setattr(*binding, value)
         runtime.set_param_override(target.key, value)
 
     # -- code -------------------------------------------------------------------------------------

@@ -59,8 +59,8 @@ class Optimizer:
         values: dict[str, object] = {}
         for h in hooks:
             for site_id, site in enumerate(h.table.params):
-                if site.global_name and site.global_name in h.namespace:
-                    values.setdefault(site.key, h.namespace[site.global_name])
+                if site.global_name:   # a module global or a class attribute: its value is known now
+                    values.setdefault(site.key, h.param_value(site_id))
         for key, target in self.targets.items():
             if target.kind == "code":
                 code = definition_source(self.originals[target.file], target.line)

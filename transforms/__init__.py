@@ -71,7 +71,8 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     visitor.statements[:0] = [None] * first_statement
     visitor.params[:0] = [None] * first_param
     tables = (visitor.functions, visitor.statements)
-    visitor.rewriter = FunctionRewriter(tree, positions, tables, visitor.param_site, visitor.annotation)
+    visitor.rewriter = FunctionRewriter(tree, positions, tables, visitor.param_site, visitor.annotation,
+                                        visitor.class_params)
     new_tree = wrapper.visit(visitor)
     functions = tuple(visitor.functions[first_function:])
     raw = (functions, tuple(visitor.statements[first_statement:]), tuple(visitor.params[first_param:]))

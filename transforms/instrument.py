@@ -55,12 +55,16 @@ class Scope:
 class FunctionRewriter:
     """Rewrites one traced function (and the functions nested in it) and fills the static tables."""
 
-    def __init__(self, module: cst.Module, positions, tables, param_rewriter, annotation) -> None:
+    def __init__(self, module: cst.Module, positions, tables, param_rewriter, annotation,
+                 class_params: set[str] | frozenset[str] = frozenset()) -> None:
         self.module = module
         self.lines = module.code.splitlines()
         self.positions = positions
         self.functions, self.statements = tables
         self.param_rewriter = param_rewriter
+        # `self.PROMPT` reads a class-level `PROMPT = tracec.param(...)`: such reads are kept as ".PROMPT"
+        # (the set is filled by the module pass before any function is rewritten)
+        self.class_params = class_params
         self.annotation = annotation   # FunctionDef -> (traced, trainable, doc) from its decorators
 
     # -- tables -----------------------------------------------------------------------------------
@@ -85,6 +89,7 @@ class FunctionRewriter:
         sid = len(self.statements)
         line = self._line(first)
         end = self.positions[last].end.line if last is not None else line
+        reads = [r for r in reads if r[0] != "." or r[1:] in self.class_params]
         self.statements.append((scope.fid, line, end, kind, name, code, tuple(dict.fromkeys(reads)),
                                 tuple(dict.fromkeys(writes)), scope.control))
         return sid

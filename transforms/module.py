@@ -85,6 +85,7 @@ class ModuleInstrumenter(cst.CSTTransformer):
         self.params: list = []
         self.scopes: list[tuple[str, str]] = []   # (kind, name) of enclosing classes/functions
         self.traced_depth = 0
+        self.class_params: set[str] = set()   # names bound by `NAME = tracec.param(...)` in a class body
         self.rewriter: FunctionRewriter | None = None
 
     # -- annotations ------------------------------------------------------------------------------
@@ -144,7 +145,11 @@ class ModuleInstrumenter(cst.CSTTransformer):
         if scope_name and not isinstance(explicit, str):
             key = f"{scope_name}.{key}"
         doc = _literal(_keyword(original, "doc"))
-        global_name = target if not scope_name else None
+        # a module global is read by name; a class attribute by `obj.NAME`, which reads ".NAME"
+        # (called from leave_Call with the class's own scope name; a traced function passes its qualname)
+        class_level = (bool(self.scopes) and self.scopes[-1][0] == "class" and target in self.class_params
+                       and scope_name == ".".join(n for _, n in self.scopes))
+        global_name = target if not scope_name else ("." + target if class_level else None)
         site = len(self.params)
         self.params.append((key, self.positions(original), doc if isinstance(doc, str) else None, global_name))
         return hook_call("p", site, updated)
@@ -156,14 +161,33 @@ class ModuleInstrumenter(cst.CSTTransformer):
         # map each `NAME = <call>` to NAME so a param site knows the name it is bound to
         self.assignments: dict[int, str] = {}
 
+        scopes: list[str] = []
+
         class Assignments(cst.CSTVisitor):
+            def bind(inner, value: cst.BaseExpression, name: str) -> None:
+                self.assignments[id(value)] = name
+                if scopes and scopes[-1] == "class" and self.api_name(value) == "param":
+                    self.class_params.add(name)
+
+            def visit_ClassDef(inner, node) -> None:
+                scopes.append("class")
+
+            def leave_ClassDef(inner, node) -> None:
+                scopes.pop()
+
+            def visit_FunctionDef(inner, node) -> None:
+                scopes.append("function")
+
+            def leave_FunctionDef(inner, node) -> None:
+                scopes.pop()
+
             def visit_Assign(inner, assign: cst.Assign) -> None:
                 if len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name):
-                    self.assignments[id(assign.value)] = assign.targets[0].target.value
+                    inner.bind(assign.value, assign.targets[0].target.value)
 
             def visit_AnnAssign(inner, assign: cst.AnnAssign) -> None:
                 if assign.value is not None and isinstance(assign.target, cst.Name):
-                    self.assignments[id(assign.value)] = assign.target.value
+                    inner.bind(assign.value, assign.target.value)
 
         node.visit(Assignments())
         return True

@@ -1,7 +1,7 @@
 """Which names a statement reads and writes, computed from its syntax alone.
 
-Reads are names in load position (not attribute names, not keyword-argument names, not names bound by a
-lambda or comprehension inside the statement). Writes are assignment targets, walrus targets, the root
+Reads are names in load position (not keyword-argument names, not names bound by a lambda or comprehension
+inside the statement); an attribute `x.NAME` reads ".NAME". Writes are assignment targets, walrus targets, the root
 name of an attribute/subscript store, and the object of a mutating method call (`msgs.append(x)`)."""
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ class _Names(cst.CSTVisitor):
         return False
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
+        # ".attr": kept by the rewriter only when a class-level tracec.param has that name
+        self.reads["." + node.attr.value] = None
         node.value.visit(self)
         return False
 
