@@ -298,3 +298,18 @@ def test_ctrl_c_stops_cleanly_and_writes_what_improved(tmp_path, scripted_llm):
     assert '+GREETING = tracec.param("Hello"' in patch.read_text() and "def greet" not in patch.read_text()
     assert_applies(root, patch)
     assert (root / "app.py").read_text() == APP
+
+
+def test_a_param_inside_a_function_is_optimized_and_patched(tmp_path, scripted_llm):
+    app = APP.replace('''def answer(name):
+    text = greet(name)''', '''def answer(name):
+    punctuation = tracec.param("", doc="appended to the answer")
+    text = greet(name) + punctuation''')
+    root = make_project(tmp_path, app=app, task=TASK + '\nparams = ["answer.punctuation"]\n')
+    server = scripted_llm([json.dumps({"reasoning": "end with !", "suggestion": {"answer.punctuation": "!"}})])
+    result = optimize(root, server, "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "0.000 -> 0.500" in result.stdout
+    patch = next((root / ".tracec" / "patches").glob("*.patch"))
+    assert '+    punctuation = tracec.param("!", doc="appended to the answer")' in patch.read_text()
+    assert_applies(root, patch)

@@ -93,7 +93,12 @@ class Optimizer:
             return "every example scores 1.0: nothing to improve"
         reached: set[str] = set()
         for o in outcomes:
-            reached.update(k for k in o.graph.backward() if k in self.targets and k in self.current())
+            reached.update(k for k in o.graph.backward() if k in self.targets)
+        for key in reached - self.initial.keys():   # a site inside a function: its value once it has run
+            value = _site_value(key)
+            if value is not _UNSEEN:
+                self.initial[key] = value
+        reached &= self.current().keys()
         if not reached:
             return "the feedback reaches no trainable parameter"
         current = self.current()
@@ -222,6 +227,18 @@ def _selected(targets: dict[str, Target], task: Task) -> dict[str, Target]:
         raise TaskError(f"{task.path}: params names {unknown[0]!r}, which is no tracec.param or @trainable "
                         f"function of the project (known: {', '.join(sorted(names.values()))})")
     return {by_name[p]: targets[by_name[p]] for p in task.params}
+
+
+_UNSEEN = object()
+
+
+def _site_value(key: str):
+    """What a `tracec.param` site with this key last returned (sites inside functions bind no global)."""
+    for hooks in runtime.instrumented_modules():
+        for site_id, site in enumerate(hooks.table.params):
+            if site.key == key and site_id in hooks.param_values:
+                return hooks.param_values[site_id]
+    return _UNSEEN
 
 
 def _preview(value, limit: int = 200) -> str:
