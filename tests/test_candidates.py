@@ -10,7 +10,7 @@ import pytest
 
 import tracec
 from tracec.transforms import instrument_source
-from tests.support import load_module
+from support import load_module
 
 SOURCE = """\
 import tracec
