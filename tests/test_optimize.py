@@ -313,3 +313,15 @@ def test_a_param_inside_a_function_is_optimized_and_patched(tmp_path, scripted_l
     patch = next((root / ".tracec" / "patches").glob("*.patch"))
     assert '+    punctuation = tracec.param("!", doc="appended to the answer")' in patch.read_text()
     assert_applies(root, patch)
+
+
+def test_a_candidate_that_never_returns_is_stopped_and_rejected(tmp_path, scripted_llm):
+    endless = _reply({"greet": "def greet(name: str) -> str:\n    while True:\n        pass"})
+    root = make_project(tmp_path)
+    server = scripted_llm([endless, VALUE_REPLY])
+    result = optimize(root, server, "--steps", "2", "--trial-timeout", "1", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "longer than 1 s" in result.stderr and "candidate rejected" in result.stderr
+    patch = next((root / ".tracec" / "patches").glob("*.patch")).read_text()
+    assert "GREETING" in patch and "def greet" not in patch     # step 2 still improved the value
+    assert "0.000 -> 0.500" in result.stdout

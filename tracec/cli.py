@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--resume", metavar="RUN_ID", help="continue the run in .tracec/runs/RUN_ID")
     optimize.add_argument("--workers", type=_jobs, metavar="K", help="examples evaluated in parallel threads")
     optimize.add_argument("--no-cache", action="store_true", help="do not reuse cached LLM replies")
+    optimize.add_argument("--trial-timeout", type=float, metavar="S",
+                          help="stop scoring a candidate after S seconds and reject it (default 60)")
 
     apply = commands.add_parser(
         "apply",

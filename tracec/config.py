@@ -32,11 +32,12 @@ class OptimizeConfig:
     max_tokens: int = 800
     workers: int = 1
     cache: bool = True
+    trial_timeout: float = 60.0     # seconds to score one candidate before it is stopped
     model_source: str = "default"   # where `model` came from, for the run summary
 
 
 _TYPES = {"model": str, "api_base": str, "steps": int, "batch_size": int, "seed": int, "budget_usd": float,
-          "max_tokens": int, "workers": int, "cache": bool}
+          "max_tokens": int, "workers": int, "cache": bool, "trial_timeout": float}
 _POSITIVE = {"steps", "batch_size", "max_tokens", "workers"}
 
 
@@ -66,6 +67,8 @@ def _checked(key: str, value, where: str):
         raise ConfigError(f"{where}: {key} must be at least 1, got {value!r}")
     if key == "budget_usd" and value < 0:
         raise ConfigError(f"{where}: budget_usd must not be negative")
+    if key == "trial_timeout" and value <= 0:
+        raise ConfigError(f"{where}: trial_timeout must be positive")
     return value
 
 

@@ -6,11 +6,13 @@ error (what improved so far is still written), 2 bad task file/settings/usage, 1
 
 from __future__ import annotations
 
+import _thread
 import ast
 import concurrent.futures
 import random
 import sys
 import textwrap
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,8 +135,16 @@ class Optimizer:
         candidate = {**self.state.best_values, **changed}
         label = ", ".join(f"{names[k]}={_preview(v, 60)}" for k, v in changed.items())
         try:
-            self.live.install(candidate)
-            score = self.evaluate()
+            with Deadline(self.config.trial_timeout) as deadline:
+                try:
+                    self.live.install(candidate)
+                    score = self.evaluate()
+                    deadline.finish()
+                except KeyboardInterrupt:
+                    if not deadline.finish():   # the user's Ctrl-C, not the deadline
+                        raise
+                    raise TrialError(f"scoring it took longer than {self.config.trial_timeout:g} s "
+                                     "(an endless loop?); it was stopped") from None
         except TrialError as exc:
             self.live.install(self.state.best_values)
             self.state.memory.append(f"step {index}: {label} could not be tried: {exc}")
@@ -232,6 +242,37 @@ def _selected(targets: dict[str, Target], task: Task) -> dict[str, Target]:
 _UNSEEN = object()
 
 
+class Deadline:
+    """Interrupts the main thread (as Ctrl-C would) when a candidate runs too long: a proposed function
+    with an endless loop must not hang the optimizer. Python code sees the interrupt between bytecodes; a
+    candidate stuck inside one C call is only stopped when that call returns."""
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._done = self._fired = False
+        self._timer = threading.Timer(seconds, self._fire)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self._fired = True
+                _thread.interrupt_main()
+
+    def finish(self) -> bool:
+        """Stop the clock; True if it had already interrupted the main thread."""
+        with self._lock:
+            self._done = True
+            return self._fired
+
+    def __enter__(self) -> "Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.finish()
+        self._timer.cancel()
+
+
 def _site_value(key: str):
     """What a `tracec.param` site with this key last returned (sites inside functions bind no global)."""
     for hooks in runtime.instrumented_modules():
@@ -253,7 +294,8 @@ def optimize_command(args) -> int:
     root = find_project_root(task_path.resolve().parent if task_path.exists() else None)
     flags = {"model": args.model, "api_base": args.api_base, "steps": args.steps, "batch_size": args.batch_size,
              "seed": args.seed, "budget_usd": args.budget_usd, "max_tokens": args.max_tokens,
-             "workers": args.workers, "cache": False if args.no_cache else None}
+             "workers": args.workers, "cache": False if args.no_cache else None,
+             "trial_timeout": args.trial_timeout}
     try:
         store = RunStore.open(root, args.resume) if args.resume else None
         config = resolve(root, flags) if store is None else store.config_with(flags)
