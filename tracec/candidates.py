@@ -101,6 +101,24 @@ class LiveParams:
         self.originals = originals               # file -> original source text
         self._saved_values: dict[str, object] = {}
         self._saved_code: dict[str, types.CodeType] = {}
+        self._black_mode = None   # the project's [tool.black], read once
+
+    def by_file(self, keys) -> dict[str, list[str]]:
+        """The keys grouped by the file that defines them, files in sorted order."""
+        groups: dict[str, list[str]] = {}
+        for key in keys:
+            groups.setdefault(self.targets[key].file, []).append(key)
+        return dict(sorted(groups.items()))
+
+    def patched_source(self, file: str, keys, values: dict[str, object]) -> str:
+        """The file's original source with the parameters `keys` set to `values` (the patch writer's
+        LibCST splice, black on the new code only). Raises PatchError."""
+        from .patch import Change, black_mode, rewrite_source
+
+        if self._black_mode is None:
+            self._black_mode = black_mode(self.root)
+        changes = [Change(key, self.targets[key].kind, self.targets[key].line, values[key]) for key in keys]
+        return rewrite_source(self.originals[file], file, changes, self._black_mode)
 
     def install(self, values: dict[str, object]) -> None:
         """Make `values` (key -> new value / def source) live; anything not named returns to original."""
@@ -110,10 +128,7 @@ class LiveParams:
                 if self.targets[key].kind == "value":
                     self._install_value(self.targets[key], value)
             code_changes = [key for key in values if self.targets[key].kind == "code"]
-            by_file: dict[str, list[str]] = {}
-            for key in code_changes:
-                by_file.setdefault(self.targets[key].file, []).append(key)
-            for file, keys in by_file.items():
+            for file, keys in self.by_file(code_changes).items():
                 self._install_code(file, keys, values)
         except BaseException:
             self.restore()
@@ -151,14 +166,13 @@ class LiveParams:
 
     # -- code -------------------------------------------------------------------------------------
     def _install_code(self, file: str, keys: list[str], values: dict[str, object]) -> None:
-        from .patch import Change, PatchError, black_mode, rewrite_source
+        from .patch import PatchError
         from .transforms import instrument_source
 
         first = self.targets[keys[0]]
         hooks = module_hooks(first.module)
-        changes = [Change(key, "code", self.targets[key].line, values[key]) for key in keys]
         try:
-            source = rewrite_source(self.originals[file], file, changes, black_mode(self.root))
+            source = self.patched_source(file, keys, values)
         except PatchError as exc:
             raise TrialError(str(exc)) from None
         table = hooks.table

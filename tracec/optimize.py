@@ -46,11 +46,13 @@ def definition_source(source: str, line: int) -> str | None:
 
 
 class Optimizer:
-    def __init__(self, task: Task, root: Path, config: OptimizeConfig, store: RunStore, client, console) -> None:
-        self.task, self.root, self.config, self.store = task, root, config, store
-        self.client, self.console = client, console
+    def __init__(self, task: Task, root: Path, config: OptimizeConfig, store: RunStore, client) -> None:
+        from .prompt import display_names
+
+        self.task, self.root, self.config, self.store, self.client = task, root, config, store, client
         hooks = [h for h in runtime.instrumented_modules() if (root / h.table.file).is_file()]
         self.targets: dict[str, Target] = _selected(find_targets(hooks), task)
+        self.names = display_names(self.targets)   # key -> the name the user and the model see
         files = {t.file for t in self.targets.values()}
         self.originals = {f: (root / f).read_bytes().decode("utf-8") for f in files}   # keeps CRLF
         self.live = LiveParams(root, self.targets, self.originals)
@@ -85,7 +87,7 @@ class Optimizer:
 
     # -- one step ---------------------------------------------------------------------------------
     def step(self, index: int) -> str:
-        from .prompt import Example, Variable, build_messages, display_names
+        from .prompt import Example, Variable, build_messages
         from .reply import parse_reply, reply_schema
 
         rng = random.Random(self.config.seed * 1_000_003 + index)
@@ -100,10 +102,10 @@ class Optimizer:
             value = _site_value(key)
             if value is not _UNSEEN:
                 self.initial[key] = value
-        reached &= self.current().keys()
+        current = self.current()
+        reached &= current.keys()
         if not reached:
             return "the feedback reaches no trainable parameter"
-        current = self.current()
         variables = [Variable(k, self.targets[k].kind, current[k], self.targets[k].doc, self.targets[k].file,
                               self.targets[k].line) for k in sorted(reached)]
         examples = [Example(o.graph, _preview(o.example), _preview(o.output) if o.error is None else
@@ -120,8 +122,7 @@ class Optimizer:
             changed = {k: v for k, v in proposal.values.items() if v != current.get(k)}
             problems = list(proposal.problems)
             if not changed and not problems:
-                names = display_names(self.targets)
-                same = ", ".join(f"{names[k]} = {_preview(v, 60)}" for k, v in proposal.values.items())
+                same = ", ".join(f"{self.names[k]} = {_preview(v, 60)}" for k, v in proposal.values.items())
                 problems = [f"the suggestion repeats the current values ({same}); propose different values"]
             self.store.save_call(index, attempt, messages, reply, sorted(changed), problems)
             if changed:
@@ -129,11 +130,11 @@ class Optimizer:
         else:
             self.state.memory.append(f"step {index}: no usable suggestion ({'; '.join(problems)[:200]})")
             return "no usable suggestion: " + "; ".join(problems)[:300]
-        return self._try(index, changed, display_names(self.targets))
+        return self._try(index, changed)
 
-    def _try(self, index: int, changed: dict, names: dict) -> str:
+    def _try(self, index: int, changed: dict) -> str:
         candidate = {**self.state.best_values, **changed}
-        label = ", ".join(f"{names[k]}={_preview(v, 60)}" for k, v in changed.items())
+        label = ", ".join(f"{self.names[k]}={_preview(v, 60)}" for k, v in changed.items())
         try:
             with Deadline(self.config.trial_timeout) as deadline:
                 try:
@@ -197,10 +198,8 @@ class Optimizer:
 
     def write_patches(self, result: Result) -> list:
         from .apply import pending_patches
-        from .patch import Change, black_mode, rewrite_source
         from .patchfile import read_patch, sha256_text, write_patch
 
-        mode = black_mode(self.root)
         pending = {}   # (target, before, after) -> a patch already waiting with exactly this change
         for path in pending_patches(self.root):
             try:
@@ -208,13 +207,9 @@ class Optimizer:
             except PatchError:
                 continue
             pending[(known.target, known.base_sha256, known.result_sha256)] = known
-        by_file: dict[str, list[str]] = {}
-        for key in result.changed:
-            by_file.setdefault(self.targets[key].file, []).append(key)
         patches = []
-        for file, keys in sorted(by_file.items()):
-            changes = [Change(k, self.targets[k].kind, self.targets[k].line, result.changed[k][1]) for k in keys]
-            new = rewrite_source(self.originals[file], file, changes, mode)
+        for file, keys in self.live.by_file(result.changed).items():
+            new = self.live.patched_source(file, keys, {k: result.changed[k][1] for k in keys})
             summary = (f"tracec optimize run {self.store.run_id}: score {result.baseline:.3f} -> "
                        f"{result.best:.3f} on {'val' if self.task.val is not self.task.train else 'train'} "
                        f"({len(self.task.val)} examples)")
@@ -317,7 +312,7 @@ def optimize_command(args) -> int:
 
     console = Console(stderr=True, soft_wrap=True)   # log lines stay whole in CI logs and pipes
     try:
-        optimizer = Optimizer(task, root, config, store, client, console)
+        optimizer = Optimizer(task, root, config, store, client)
         store.check_files(optimizer.originals)
     except (TaskError, ValueError) as exc:
         print(f"tracec optimize: error: {exc}", file=sys.stderr)

@@ -26,9 +26,7 @@ def progress_reporter(console: Console, steps: int, done: int):
 
 
 def print_summary(result, optimizer, client, root) -> None:
-    from .prompt import display_names
-
-    names = display_names(optimizer.targets)
+    names = optimizer.names
     patch_for = {key: os.path.relpath(p.path, root) for p in result.patches for key in p.keys}
     rows = [(names.get(key, key), f"{result.baseline:.3f} -> {result.best:.3f}", patch_for.get(key, "(not written)"))
             for key in sorted(result.changed)]
