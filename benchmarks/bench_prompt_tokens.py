@@ -19,14 +19,12 @@ Run: python benchmarks/bench_prompt_tokens.py"""
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 from _timing import HERE, load_instrumented, print_table, write_results
@@ -102,7 +100,8 @@ def qa_feedback(question: str, answer: str) -> tuple[float, str]:
 
 
 def triage_feedback(ticket: dict, queue: str) -> tuple[float, str]:
-    """The feedback of examples/triage/task.py."""
+    """The feedback of examples/triage/task.py, repeated: this file also runs in the trace-opt venv, where
+    task.py cannot be imported (it imports triage, which imports tracec)."""
     expected = ticket["queue"]
     if queue == expected:
         return 1.0, f"correct: routed to {queue!r}"
@@ -136,22 +135,21 @@ def _tracec_program(name: str, program: dict, root: Path) -> dict[str, list]:
     """One step's messages per batch size, the way `tracec optimize` builds them."""
     import tracec.runtime as rt
     from tracec.prompt import Example, Variable, build_messages
+    from tracec.task import Task, run_example
 
     path = f"{name}_tracec.py"
     (root / path).write_text(program["tracec"], encoding="utf-8")   # the user's file: its real lines are shown
     namespace = load_instrumented(program["tracec"], path=path, module=f"{name}_tracec", all_functions=False)
     hooks, entry = namespace["_tracec_m"], namespace[program["entry"]]
     out = {}
+    task = Task(root / path, (), (), entry, program["feedback"])
     for batch in BATCHES:
         examples, reached = [], set()
         for example in program["examples"][:batch]:
-            with rt.record() as run:
-                output = entry(example)
-            score, text = program["feedback"](example, output)
-            for node in run.outputs:
-                run.feedback(node, text, score)
-            reached.update(run.backward())
-            examples.append(Example(run, rt.preview(example), rt.preview(output), score, text))
+            outcome = run_example(task, example, recorded=True)   # what `tracec optimize` records
+            reached.update(outcome.graph.backward())
+            examples.append(Example(outcome.graph, rt.preview(example), rt.preview(outcome.output), outcome.score,
+                                    outcome.text))
         variables = [_variable(Variable, hooks, program["tracec"], key, path) for key in sorted(reached)]
         out[f"{name}/{batch}"] = build_messages(variables, examples, root=root)
     return out
@@ -164,10 +162,9 @@ def _variable(Variable, hooks, source: str, key: str, path: str):
             return Variable(key, "value", hooks.namespace[site.global_name], site.doc, path, site.line)
     for fn in table.functions:
         if f"{table.module}:{fn.qualname}" == key:
-            node = next(n for n in ast.walk(ast.parse(source))
-                        if isinstance(n, ast.FunctionDef) and n.lineno == fn.line)
-            code = textwrap.dedent(ast.get_source_segment(source, node, padded=True))
-            return Variable(key, "code", code, fn.doc, path, fn.line)
+            from tracec.optimize import definition_source
+
+            return Variable(key, "code", definition_source(source, fn.line), fn.doc, path, fn.line)
     raise KeyError(key)
 
 
