@@ -126,6 +126,7 @@ class LLMClient:
         self.cache_hits = 0
         self._reserved_usd = 0.0      # worst-case cost of calls in flight (see _reserve_budget)
         self._supports_json: bool | None = None
+        self._supports_schema: bool | None = None
         self._lock = threading.Lock()   # totals and the budget check stay consistent under parallel calls
 
     # -- public -----------------------------------------------------------------------------------------
@@ -181,13 +182,14 @@ class LLMClient:
         return params
 
     def _schema_supported(self, litellm) -> bool:
-        model, provider = self._provider(litellm)
-        if provider == LOCAL_PROVIDER:
-            return True
-        try:
-            return bool(litellm.supports_response_schema(model=model, custom_llm_provider=provider))
-        except Exception:
-            return False
+        if self._supports_schema is None:   # asked once per client, like _json_supported
+            model, provider = self._provider(litellm)
+            try:
+                self._supports_schema = provider == LOCAL_PROVIDER or bool(
+                    litellm.supports_response_schema(model=model, custom_llm_provider=provider))
+            except Exception:
+                self._supports_schema = False
+        return self._supports_schema
 
     def _provider(self, litellm) -> tuple[str, str]:
         try:

@@ -111,13 +111,13 @@ class Optimizer:
         examples = [Example(o.graph, _preview(o.example), _preview(o.output) if o.error is None else
                             f"{type(o.error).__name__}: {o.error}", o.score, o.text) for o in outcomes]
         problems: list[str] = []
-        proposal = None
+        schema = reply_schema(variables)
         for attempt in range(1, ATTEMPTS + 1):
             messages = build_messages(variables, examples, root=self.root, memory=self.state.memory[-MEMORY:],
                                       problems=problems)
             retry = {} if attempt == 1 else {"temperature": max(self.client.temperature, RETRY_TEMPERATURE),
                                              "seed": self.config.seed + attempt}
-            reply = self.client.complete(messages, schema=reply_schema(variables), **retry)
+            reply = self.client.complete(messages, schema=schema, **retry)
             proposal = parse_reply(reply.text, variables)
             changed = {k: v for k, v in proposal.values.items() if v != current.get(k)}
             problems = list(proposal.problems)
