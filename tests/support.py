@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 import textwrap
 from pathlib import Path
 
 from tracec.transforms import instrument_source
+
+# The installed `tracec` command: the console script beside this interpreter (a venv's bin/), else on PATH
+_SIBLING = Path(sys.executable).with_name("tracec")
+TRACEC = str(_SIBLING) if _SIBLING.exists() else shutil.which("tracec")
 
 
 def instrumented_body(source: str, **options) -> str:

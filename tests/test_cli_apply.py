@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import black
 import pytest
+from support import TRACEC
 
 from tracec.cli import main
 from tracec.patch import Change, rewrite_source
 from tracec.patchfile import write_patch
 
-_SIBLING = Path(sys.executable).with_name("tracec")
-TRACEC = str(_SIBLING) if _SIBLING.exists() else shutil.which("tracec")
 PATCHES = Path(".tracec") / "patches"
 
 TRIAGE = '''\

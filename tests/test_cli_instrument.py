@@ -12,9 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import TRACEC
 
-_SIBLING = Path(sys.executable).with_name("tracec")
-TRACEC = str(_SIBLING) if _SIBLING.exists() else shutil.which("tracec")
 
 PROMPTS = """\
 import tracec

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from support import TRACEC
 
-_SIBLING = Path(sys.executable).with_name("tracec")
-TRACEC = str(_SIBLING) if _SIBLING.exists() else shutil.which("tracec")
 
 PRICING = """\
 import tracec

@@ -8,10 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
-import pytest
+from support import TRACEC
 
 APP = '''\
 """A greeting workflow with a trainable constant and a trainable function."""
@@ -64,7 +63,7 @@ def make_project(tmp_path: Path, app: str = APP, task: str = TASK) -> Path:
 
 def optimize(root: Path, server, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "TRACEC_MODEL": "", "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, "-m", "tracec", "optimize", "task.py", "--model", "openai/scripted",
+    return subprocess.run([TRACEC, "optimize", "task.py", "--model", "openai/scripted",
                            "--api-base", server.url, *args], cwd=root, capture_output=True, text=True,
                           env=env, timeout=timeout)
 
@@ -106,7 +105,7 @@ def test_improvements_become_one_patch_and_sources_stay_untouched(tmp_path, scri
     assert "GREETING" in prompt and "text = greet(name)" in prompt
     # the patch applies with git and with tracec apply, and the workflow then does what the feedback asked
     assert_applies(root, patches[0])
-    applied = subprocess.run([sys.executable, "-m", "tracec", "apply"], cwd=root, capture_output=True, text=True)
+    applied = subprocess.run([TRACEC, "apply"], cwd=root, capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr
     out = subprocess.run([sys.executable, "-c", "import app; print(app.answer('Ada'))"], cwd=root,
                          capture_output=True, text=True)
@@ -286,7 +285,7 @@ def test_ctrl_c_stops_cleanly_and_writes_what_improved(tmp_path, scripted_llm):
 
     server = scripted_llm(reply)
     env = {**os.environ, "TRACEC_MODEL": ""}
-    process = subprocess.Popen([sys.executable, "-m", "tracec", "optimize", "task.py", "--model", "openai/scripted",
+    process = subprocess.Popen([TRACEC, "optimize", "task.py", "--model", "openai/scripted",
                                 "--api-base", server.url, "--steps", "3"], cwd=root, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert waiting.wait(60), "step 2 never asked the model"

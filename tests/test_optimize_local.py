@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from support import TRACEC
 from test_localmodel import missing_local_model
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "triage"
@@ -32,7 +33,7 @@ def test_optimize_triage_with_the_embedded_model(tmp_path):
     (root / "pyproject.toml").write_text("")
     before = {p.name: p.read_bytes() for p in root.glob("*.py")}
     baseline = val_score(root)
-    result = subprocess.run([sys.executable, "-m", "tracec", "optimize", "task.py", "--steps", "2"], cwd=root,
+    result = subprocess.run([TRACEC, "optimize", "task.py", "--steps", "2"], cwd=root,
                             capture_output=True, text=True, timeout=900,
                             env={**__import__("os").environ, "TRACEC_MODEL": ""})
     assert result.returncode == 0, result.stderr
@@ -45,6 +46,6 @@ def test_optimize_triage_with_the_embedded_model(tmp_path):
     if not patches:
         assert "no improvement" in result.stdout
         return
-    applied = subprocess.run([sys.executable, "-m", "tracec", "apply"], cwd=root, capture_output=True, text=True)
+    applied = subprocess.run([TRACEC, "apply"], cwd=root, capture_output=True, text=True)
     assert applied.returncode == 0, applied.stderr
     assert val_score(root) > baseline          # the patch really is the better-scoring candidate
