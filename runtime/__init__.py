@@ -18,8 +18,9 @@ from .preview import preview
 from .recorder import Recorder
 from .tables import ModuleTable
 
-__all__ = ["Feedback", "Graph", "Node", "Param", "ParamFeedback", "Recorder", "module", "observe_exception",
-           "preview", "record", "instrumented_modules", "ModuleHooks", "start", "stop", "write_graph", "active", "set_param_override"]
+__all__ = ["Feedback", "Graph", "ModuleHooks", "Node", "Param", "ParamFeedback", "Recorder", "active",
+           "instrumented_modules", "module", "observe_exception", "preview", "record", "set_param_override",
+           "start", "stop", "write_graph"]
 
 _recorders: list[Recorder] = []           # active recordings, innermost last
 _modules: "weakref.WeakSet[ModuleHooks]" = weakref.WeakSet()
