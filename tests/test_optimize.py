@@ -324,3 +324,24 @@ def test_a_candidate_that_never_returns_is_stopped_and_rejected(tmp_path, script
     patch = next((root / ".tracec" / "patches").glob("*.patch")).read_text()
     assert "GREETING" in patch and "def greet" not in patch     # step 2 still improved the value
     assert "0.000 -> 0.500" in result.stdout
+
+
+def test_sampling_flags_reach_the_minibatch_and_the_request(tmp_path, scripted_llm):
+    root = make_project(tmp_path)                      # pyproject says batch_size = 2
+    server = scripted_llm([VALUE_REPLY])
+    result = optimize(root, server, "--steps", "1", "--batch-size", "1", "--seed", "3", "--max-tokens", "50",
+                      "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    request = server.requests[0]
+    assert request["max_tokens"] == 50 and request["seed"] == 3
+    prompt = request["messages"][-1]["content"]
+    assert "[example 1]" in prompt and "[example 2]" not in prompt   # the flag beat [tool.tracec]
+    assert "0.000 -> 0.500" in result.stdout            # val scored in 2 threads, same result
+
+
+def test_bad_settings_in_pyproject_are_a_usage_error(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    (root / "pyproject.toml").write_text("[tool.tracec]\nsteps = 0\n")
+    result = optimize(root, scripted_llm([]))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "pyproject.toml" in result.stderr and "steps" in result.stderr
