@@ -1,4 +1,4 @@
-"""The `tracec` command line: instrument, run, show, optimize, apply.
+"""The `tracec` command line: instrument, run, show, optimize, apply, check, migrate.
 
 Exit statuses: 0 ok, 1 changes or errors found, 2 usage error, 123 internal error.
 `tracec run` instead exits with the program's own status.
@@ -99,8 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
         "better values, keep what scores better, and write one reviewable patch per improved file "
         "under .tracec/patches/. Your source files are not touched (see `tracec apply`).",
     )
-    optimize.add_argument("task", metavar="TASK.py",
+    optimize.add_argument("task", metavar="TASK.py", nargs="?",
                           help="defines train, optional val, run(example) and feedback(example, output)")
+    optimize.add_argument("--pytest", metavar="TESTS", action="append",
+                          help="instead of TASK.py: make these pytest tests pass (score = fraction passing); "
+                          "each candidate runs in a subprocess (repeatable)")
+    optimize.add_argument("-k", metavar="EXPR", dest="keyword",
+                          help="with --pytest: only tests matching this pytest -k expression")
     optimize.add_argument("--model", metavar="M", help="litellm model string (default: [tool.tracec] "
                           "model, then $TRACEC_MODEL, then the embedded local/smollm2)")
     optimize.add_argument("--api-base", metavar="URL", help="OpenAI-compatible server for the model")
@@ -125,6 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("patches", nargs="*", metavar="PATCH")
     apply.add_argument("--check", action="store_true", help="report whether each patch applies; write nothing")
     apply.add_argument("--revert", action="store_true", help="undo applied PATCHes")
+
+    check = commands.add_parser(
+        "check",
+        help="check annotations, pending patches and the repo setup; no LLM, runs no user code",
+        description="Report, as PATH:LINE:COL: message, every tracec.param whose value cannot be written back, "
+        "every @trainable function tracec cannot instrument or rewrite, instrumented output inside source "
+        "folders, pending patches that no longer apply, and a .tracec/ folder git does not ignore.",
+        epilog="Exit status: 0 clean, 1 findings, 2 usage error, 123 internal error.",
+    )
+    check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the project root)")
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="rewrite Trace (trace-opt) annotations as tracec ones, as reviewable patches",
+        description="Rewrite `node(..., trainable=True)`, `@bundle(trainable=True)` and `@model` in PATHs as "
+        "tracec.param, @tracec.trainable and plain classes. Writes one patch per changed file under "
+        ".tracec/patches/ (apply with `tracec apply`); your files are not touched.",
+    )
+    migrate.add_argument("paths", nargs="+", metavar="PATH")
+    migrate.add_argument("--diff", action="store_true", help="print the unified diff instead of writing patches")
     return parser
 
 
@@ -218,6 +243,14 @@ def _dispatch(argv: list[str]) -> int:
         from tracec.apply import apply_command
 
         return apply_command(args)
+    if args.command == "check":
+        from tracec.check import check_command
+
+        return check_command(args)
+    if args.command == "migrate":
+        from tracec.migrate import migrate_command
+
+        return migrate_command(args)
     return _show(args.file, args.output)
 
 
