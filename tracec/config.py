@@ -1,11 +1,15 @@
 """Settings for `tracec optimize`: command-line flags > `[tool.tracec]` in pyproject.toml > environment
-(`TRACEC_MODEL`) > built-in defaults (the embedded local model)."""
+(`TRACEC_MODEL`) > built-in defaults (the embedded local model).
+
+Each setting is declared once, as a field of `OptimizeConfig` made by `_setting`: its TOML type, default,
+lower bound and one-line meaning live there, and both the checks below and the README's `[tool.tracec]`
+reference (`python -m tracec.clidoc`) are derived from it."""
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .llm import LOCAL_MODEL   # llm.py imports litellm only when a call is made
@@ -16,29 +20,43 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-
 class ConfigError(Exception):
     """A bad setting; the message names where it came from."""
 
 
+# lower bounds: "at least 1" (counts), "not negative" (money), "positive" (a duration)
+AT_LEAST_1, NOT_NEGATIVE, POSITIVE = "at least 1", "not negative", "positive"
+
+
+def _setting(kind: type, default, doc: str, bound: str | None = None):
+    """A `[tool.tracec]` key: its TOML type, default, optional lower bound, and one-line meaning."""
+    return field(default=default, metadata={"type": kind, "doc": doc, "bound": bound})
+
+
 @dataclass(frozen=True)
 class OptimizeConfig:
-    model: str = LOCAL_MODEL
-    api_base: str | None = None
-    steps: int = 5
-    batch_size: int = 4
-    seed: int = 0
-    budget_usd: float | None = None
-    max_tokens: int = 800
-    workers: int = 1
-    cache: bool = True
-    trial_timeout: float = 60.0     # seconds to score one candidate before it is stopped
-    model_source: str = "default"   # where `model` came from, for the run summary
+    model: str = _setting(str, LOCAL_MODEL, "litellm model string, e.g. `openai/gpt-4o-mini`, "
+                          "`anthropic/claude-3-5-haiku-latest`, `ollama/llama3`")
+    api_base: str | None = _setting(str, None, "base URL of an OpenAI-compatible server "
+                                    "(use with `model = \"openai/NAME\"`)")
+    steps: int = _setting(int, 5, "optimization steps", AT_LEAST_1)
+    batch_size: int = _setting(int, 4, "train examples recorded per step", AT_LEAST_1)
+    seed: int = _setting(int, 0, "seed for minibatch sampling and the model")
+    budget_usd: float | None = _setting(float, None, "stop before a call whose worst-case cost would pass "
+                                        "this many dollars (litellm's prices); no limit when unset",
+                                        NOT_NEGATIVE)
+    max_tokens: int = _setting(int, 800, "completion tokens per LLM call", AT_LEAST_1)
+    workers: int = _setting(int, 1, "threads scoring `val` examples (only if your `run` is thread-safe)",
+                            AT_LEAST_1)
+    cache: bool = _setting(bool, True, "reuse LLM replies cached in `.tracec/cache/llm/` "
+                           "(`--no-cache` turns it off)")
+    trial_timeout: float = _setting(float, 60.0, "seconds to score one candidate before it is stopped "
+                                    "and rejected", POSITIVE)
+    model_source: str = "default"   # where `model` came from, for the run summary (not a setting)
 
 
-_TYPES = {"model": str, "api_base": str, "steps": int, "batch_size": int, "seed": int, "budget_usd": float,
-          "max_tokens": int, "workers": int, "cache": bool, "trial_timeout": float}
-_POSITIVE = {"steps", "batch_size", "max_tokens", "workers"}
+# key -> dataclass field, for every field declared with _setting, in declaration order
+SETTINGS = {f.name: f for f in fields(OptimizeConfig) if "doc" in f.metadata}
 
 
 def read_pyproject(root: Path) -> dict:
@@ -58,17 +76,17 @@ def read_pyproject(root: Path) -> dict:
 
 
 def _checked(key: str, value, where: str):
-    kind = _TYPES[key]
+    kind, bound = SETTINGS[key].metadata["type"], SETTINGS[key].metadata["bound"]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {value!r}")
-    if key in _POSITIVE and value < 1:
+    if bound == AT_LEAST_1 and value < 1:
         raise ConfigError(f"{where}: {key} must be at least 1, got {value!r}")
-    if key == "budget_usd" and value < 0:
-        raise ConfigError(f"{where}: budget_usd must not be negative")
-    if key == "trial_timeout" and value <= 0:
-        raise ConfigError(f"{where}: trial_timeout must be positive")
+    if bound == NOT_NEGATIVE and value < 0:
+        raise ConfigError(f"{where}: {key} must not be negative")
+    if bound == POSITIVE and value <= 0:
+        raise ConfigError(f"{where}: {key} must be positive")
     return value
 
 
@@ -81,8 +99,8 @@ def resolve(root: Path, flags: dict, environ=os.environ) -> OptimizeConfig:
     where = f"{root / 'pyproject.toml'}: [tool.tracec]"
     for key, value in read_pyproject(root).items():
         key = key.replace("-", "_")
-        if key not in _TYPES:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(_TYPES))})")
+        if key not in SETTINGS:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(SETTINGS))})")
         values[key] = _checked(key, value, where)
         if key == "model":
             source = "pyproject.toml"
@@ -91,5 +109,4 @@ def resolve(root: Path, flags: dict, environ=os.environ) -> OptimizeConfig:
             values[key] = _checked(key, value, "command line")
             if key == "model":
                 source = "--model"
-    known = {f.name for f in fields(OptimizeConfig)}
-    return OptimizeConfig(**{k: v for k, v in values.items() if k in known}, model_source=source)
+    return OptimizeConfig(**{k: v for k, v in values.items() if k in SETTINGS}, model_source=source)
