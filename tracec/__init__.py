@@ -8,4 +8,15 @@ from .api import param, record, trace, trainable
 from .runtime import Node, Param, ParamFeedback
 
 __version__ = "0.1.0"
-__all__ = ["Node", "Param", "ParamFeedback", "param", "record", "runtime", "trace", "trainable", "__version__"]
+__all__ = ["Node", "Param", "ParamFeedback", "chat", "param", "record", "runtime", "trace", "trainable",
+           "__version__"]
+
+
+def __getattr__(name: str):
+    # chat pulls in the config and (on its first call) litellm: loaded on first use so `import tracec` stays light
+    if name == "chat":
+        from .workflow_llm import chat
+
+        globals()["chat"] = chat
+        return chat
+    raise AttributeError(f"module 'tracec' has no attribute {name!r}")
