@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .bounds import parse_bounds
 from .prompt import Variable, display_names
 
 MAX_REPLY_CHARS = 2_000_000   # a reply longer than this is not searched past this point
@@ -208,7 +209,9 @@ def _convert(variable: Variable, raw: object) -> tuple[object, str | None]:
         return None, "the value must be a literal (string, number, boolean, null, or lists/objects of those)"
     if _size(value) > limit:
         return None, f"the new value has {_size(value)} characters, more than the limit of {limit}; make it shorter"
-    return value, None
+    bounds = parse_bounds(variable.doc)   # "min 0, max 2" in the doc is a constraint, not a hint
+    problem = bounds.problem(value) if bounds is not None else None
+    return (None, problem) if problem else (value, None)
 
 
 def _typed(old: object, raw: object) -> tuple[object, str | None]:
