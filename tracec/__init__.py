@@ -4,11 +4,11 @@ Annotate functions with `@tracec.trace` / `@tracec.trainable` and constants with
 `tracec instrument` / `tracec run` compile them so they record their execution graph."""
 
 from . import runtime
-from .api import param, record, trace, trainable
+from .api import feedback, param, record, trace, trainable
 from .runtime import Node, Param, ParamFeedback
 
 __version__ = "0.1.0"
-__all__ = ["Node", "Param", "ParamFeedback", "chat", "param", "record", "runtime", "trace", "trainable",
+__all__ = ["Node", "Param", "ParamFeedback", "chat", "feedback", "param", "record", "runtime", "trace", "trainable",
            "__version__"]
 
 

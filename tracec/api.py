@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Callable, TypeVar
 
+from . import runtime
 from .runtime import record
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,4 +53,29 @@ def trainable(func: F | None = None, **options: Any) -> F:
     return _annotation(func, options)
 
 
-__all__ = ["param", "record", "trace", "trainable"]
+# Every tracec.feedback(...) call made under a recording, attached or not, by recording: a test whose code
+# made no traced call still has its explicit feedback on record (the pytest plugin reports it).
+_explicit: "weakref.WeakKeyDictionary[runtime.Recorder, list[tuple[str, float | None]]]" = weakref.WeakKeyDictionary()
+
+
+def feedback(text: str, score: float | None = None, *, output: Any = None) -> list:
+    """Feedback on what the code under the active recording produced (under `pytest --tracec`: the
+    current test's traced calls so far). `output=None` attaches it to every output recorded so far; an
+    int picks one by its index in `run.outputs` (negative allowed), a Node picks that node. Returns the
+    Feedback objects attached: none without an active recording (so the same code runs unchanged
+    without tracec) or when no traced call has returned yet (then it is only kept on record)."""
+    recorder = runtime.active()
+    if recorder is None:
+        return []
+    _explicit.setdefault(recorder, []).append((str(text), None if score is None else float(score)))
+    if output is not None:
+        return [recorder.feedback(output, text, score)]
+    return [recorder.feedback(node, text, score) for node in recorder.outputs]
+
+
+def explicit_feedback(recorder: runtime.Recorder) -> list[tuple[str, float | None]]:
+    """(text, score) of every tracec.feedback call made while `recorder` was the active recording."""
+    return list(_explicit.get(recorder, ()))
+
+
+__all__ = ["feedback", "param", "record", "trace", "trainable"]
