@@ -128,6 +128,24 @@ class Graph:
             result[prm.key] = ParamFeedback(prm, tuple(nids), fbs)
         return result
 
+    @classmethod
+    def from_json(cls, data: dict) -> "Graph":
+        """The graph a `to_json()` dict describes (feedback included), e.g. one read back from another
+        process; backward() works on it as on the recording itself."""
+        if data.get("version") != 1:
+            raise ValueError(f"graph JSON version {data.get('version')!r}: this tracec reads version 1")
+        graph = cls()
+        for n in data["nodes"]:
+            node = Node(n["id"], n["kind"], n["name"], n["code"], n["value"], n["file"], n["line"],
+                        n["function"], tuple(n["parents"]), tuple(n["control"]), n.get("error"))
+            node.repeats = n.get("repeats", 0)
+            graph.nodes.append(node)
+        graph.params = [Param(p["key"], p["kind"], p["node"], p["file"], p["line"]) for p in data["params"]]
+        graph.output_ids = list(data["outputs"])
+        graph.truncated = bool(data.get("truncated", False))
+        graph.feedbacks = [Feedback(f["node"], f["text"], f["score"]) for f in data.get("feedback", ())]
+        return graph
+
     def to_json(self) -> dict:
         return {"version": 1,
                 "nodes": [n.to_json() for n in self.nodes],
