@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 clean, 1 findings, 2 usage error, 123 internal error.",
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the project root)")
+    check.add_argument("--build-dir", metavar="DIR", help="where `tracec instrument -o` writes; instrumented "
+                       "files there are expected (default: .tracec/build)")
 
     migrate = commands.add_parser(
         "migrate",
