@@ -208,8 +208,9 @@ class Builder:
     """Runs one `tracec instrument` invocation."""
 
     def __init__(self, *, root: Path, out_dir: Path, all_functions: bool, mode: str, jobs: int,
-                 stdout: TextIO, stderr: TextIO):
+                 stdout: TextIO, stderr: TextIO, fail_on_change: bool = False):
         self.root, self.out_dir, self.all_functions = root, out_dir, all_functions
+        self.fail_on_change, self.rewritten = fail_on_change, 0   # like black: exit 1 once it rewrote a file
         self.mode = mode  # write | check | diff | check+diff
         self.jobs = max(1, jobs)
         self.stdout, self.stderr = stdout, stderr
@@ -237,7 +238,7 @@ class Builder:
         if any(item.status == "internal" for item in items):
             return 123
         failed = any(item.status == "error" for item in items)
-        return 1 if failed or (stale and "check" in self.mode) else 0
+        return 1 if failed or (stale and "check" in self.mode) or self.rewritten else 0
 
     def _item(self, path: Path) -> Item:
         rel = path.relative_to(self.root).as_posix()
@@ -342,6 +343,9 @@ class Builder:
         else:
             if item.status != "cached" and _read_or_none(item.out) != item.output:
                 write_atomic(item.out, item.output, mode=item.src.stat().st_mode & 0o7777)
+                if self.fail_on_change:
+                    self.rewritten += 1
+                    print(f"rewrote: {_display(item.out)}", file=self.stdout)
             entry["out"] = _sha(item.output)
             entry["copy"] = item.output == item.data
         self.cache.store(item.rel, self.all_functions, entry)
@@ -387,7 +391,8 @@ def _progress(total: int, stream: TextIO):
 
 
 def instrument_command(paths: list[str], *, out: str | None, all_functions: bool, diff: bool,
-                       check: bool, jobs: int | None, stdout=None, stderr=None) -> int:
+                       check: bool, jobs: int | None, stdout=None, stderr=None,
+                       fail_on_change: bool = False) -> int:
     """Entry point for `tracec instrument`; returns the exit status."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     root = find_project_root()
@@ -395,5 +400,6 @@ def instrument_command(paths: list[str], *, out: str | None, all_functions: bool
     files = discover(paths, root, out_dir)
     mode = "check+diff" if check and diff else "check" if check else "diff" if diff else "write"
     builder = Builder(root=root, out_dir=out_dir, all_functions=all_functions, mode=mode,
-                      jobs=jobs or os.cpu_count() or 1, stdout=stdout, stderr=stderr)
+                      jobs=jobs or os.cpu_count() or 1, stdout=stdout, stderr=stderr,
+                      fail_on_change=fail_on_change)
     return builder.run(files)

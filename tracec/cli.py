@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="print the unified diff original -> instrumented; write nothing")
     instrument.add_argument("--check", action="store_true",
                             help="exit 1 if the build directory is missing or stale; write nothing")
+    instrument.add_argument("--fail-on-change", action="store_true",
+                            help="write the build, but exit 1 if a file in it changed (for pre-commit)")
     instrument.add_argument("-j", "--jobs", type=_jobs, metavar="N",
                             help="worker processes (default: number of CPUs)")
 
@@ -234,7 +236,8 @@ def _dispatch(argv: list[str]) -> int:
 
         try:
             return instrument_command(args.paths, out=args.output, all_functions=args.all_functions,
-                                      diff=args.diff, check=args.check, jobs=args.jobs)
+                                      diff=args.diff, check=args.check, jobs=args.jobs,
+                                      fail_on_change=args.fail_on_change)
         except BuildUsageError as exc:
             raise UsageError(str(exc)) from None
     if args.command == "optimize":
