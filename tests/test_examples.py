@@ -44,8 +44,8 @@ def environment(server) -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def optimize(root: Path, server, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([TRACEC, "optimize", "task.py", "--model", "openai/scripted", "--api-base", server.url,
+def optimize(root: Path, server, *args: str, what: tuple[str, ...] = ("task.py",)) -> subprocess.CompletedProcess:
+    return subprocess.run([TRACEC, "optimize", *what, "--model", "openai/scripted", "--api-base", server.url,
                            *args], cwd=root, capture_output=True, text=True, env=environment(server), timeout=120)
 
 
@@ -231,3 +231,28 @@ def test_sentiment_keeps_the_best_candidate_on_val(tmp_path, scripted_llm, monke
     assert "def label_of" in (root / "sentiment.py").read_text()
     assert "return 'positive'" not in (root / "sentiment.py").read_text()   # the later, worse one is not in it
     assert abs(val_score(root, server, monkeypatch) - best) < 1e-3 and best > baseline
+
+
+# -- code repair: a buggy trainable function fixed from its failing tests ------------------------------------
+def run_tests(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=root,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_code_repair_from_failing_pytest_tests(tmp_path, scripted_llm):
+    root = copy_example("code_repair", tmp_path)
+    before = sources(root)
+    assert "2 failed, 2 passed" in run_tests(root).stdout       # the example ships broken on purpose
+    repaired = ("def median(values: list[float]) -> float:\n    ordered = sorted(values)\n"
+                "    middle = len(ordered) // 2\n    if len(ordered) % 2:\n        return ordered[middle]\n"
+                "    return (ordered[middle - 1] + ordered[middle]) / 2")
+    server = scripted_llm(stand_in(None, [{"median": repaired}]))
+    result = optimize(root, server, "--steps", "3", what=("--pytest", "tests"))
+    assert result.returncode == 0, result.stderr
+    prompts = optimizer_prompts(server)
+    assert len(prompts) == 1                                    # every test passes after step 1: it stops
+    assert "assert 1 == 5" in prompts[0] and "assert 3 == 2.5" in prompts[0]   # pytest's own failure lines
+    assert summary_scores(result.stdout) == (0.5, 1.0)
+    assert sources(root) == before
+    apply_patches(root)
+    assert "4 passed" in run_tests(root).stdout
