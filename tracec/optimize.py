@@ -1,31 +1,31 @@
-"""`tracec optimize TASK.py`: record a minibatch, send its feedback backward, ask the LLM for better
-values, try them in this process, keep what scores better on `val`, and write patches at the end.
+"""`tracec optimize TASK.py` / `tracec optimize --pytest TESTS`: record a minibatch, send its feedback
+backward, ask the LLM for better values, try them, keep what scores better on `val`, and write patches at
+the end. One loop for both: they differ only in the evaluator (tracec/task_evaluator.py runs a task file
+in this process and describes the interface; tracec/pytest_task.py runs tests in a subprocess).
 
 Exit statuses: 0 finished (improved or not, or stopped by --budget-usd), 1 stopped by a model/server
-error (what improved so far is still written), 2 bad task file/settings/usage, 130 interrupted."""
+error (what improved so far is still written), 2 bad task file/tests/settings/usage, 130 interrupted."""
 
 from __future__ import annotations
 
-import _thread
-import ast
-import concurrent.futures
 import random
 import sys
-import textwrap
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runtime
-from .candidates import LiveParams, Target, TrialError, find_targets
+from .candidates import TrialError
 from .patch import PatchError
 from .config import ConfigError, OptimizeConfig, resolve
 from .runstate import RunState, RunStore
-from .task import Task, TaskError, load_task, run_example
+from .task import TaskError, load_task
+from .task_evaluator import UNSEEN, TaskEvaluator, definition_source
 
 ATTEMPTS = 3      # LLM calls per step: the first, then retries told why the previous reply was unusable
 RETRY_TEMPERATURE = 0.7   # a retry at temperature 0 tends to repeat itself; seeded, so still reproducible
 MEMORY = 5        # past steps shown to the optimizer
+
+__all__ = ["Optimizer", "Result", "definition_source", "optimize_command"]
 
 
 @dataclass
@@ -37,50 +37,17 @@ class Result:
     stopped: str = ""                             # why the run ended early, if it did
 
 
-def definition_source(source: str, line: int) -> str | None:
-    """Source of the function defined at `line` (the `def` line), dedented, without decorators."""
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno == line:
-            return textwrap.dedent(ast.get_source_segment(source, node, padded=True))
-    return None
-
-
 class Optimizer:
-    def __init__(self, task: Task, root: Path, config: OptimizeConfig, store: RunStore, client) -> None:
+    def __init__(self, evaluator, root: Path, config: OptimizeConfig, store: RunStore, client) -> None:
         from .prompt import display_names
 
-        self.task, self.root, self.config, self.store, self.client = task, root, config, store, client
-        hooks = [h for h in runtime.instrumented_modules() if (root / h.table.file).is_file()]
-        self.targets: dict[str, Target] = _selected(find_targets(hooks), task)
+        self.evaluator, self.root, self.config, self.store, self.client = evaluator, root, config, store, client
+        self.targets = evaluator.targets
         self.names = display_names(self.targets)   # key -> the name the user and the model see
-        files = {t.file for t in self.targets.values()}
-        self.originals = {f: (root / f).read_bytes().decode("utf-8") for f in files}   # keeps CRLF
-        self.live = LiveParams(root, self.targets, self.originals)
-        self.initial = self._initial_values(hooks)
+        self.originals = evaluator.originals
+        self.live = evaluator.live                 # patch writing: the same splice the trials use
+        self.initial = evaluator.initial
         self.state: RunState = store.state
-
-    def _initial_values(self, hooks) -> dict[str, object]:
-        values: dict[str, object] = {}
-        for h in hooks:
-            for site_id, site in enumerate(h.table.params):
-                if site.global_name:   # a module global or a class attribute: its value is known now
-                    values.setdefault(site.key, h.param_value(site_id))
-        for key, target in self.targets.items():
-            if target.kind == "code":
-                code = definition_source(self.originals[target.file], target.line)
-                if code is not None:
-                    values[key] = code
-        return values
-
-    # -- evaluation -------------------------------------------------------------------------------
-    def evaluate(self) -> float:
-        examples = self.task.val
-        if self.config.workers > 1:
-            with concurrent.futures.ThreadPoolExecutor(self.config.workers) as pool:
-                outcomes = list(pool.map(lambda ex: run_example(self.task, ex, recorded=False), examples))
-        else:
-            outcomes = [run_example(self.task, ex, recorded=False) for ex in examples]
-        return sum(o.score for o in outcomes) / len(outcomes)
 
     def current(self) -> dict[str, object]:
         return {**self.initial, **self.state.best_values}
@@ -91,16 +58,16 @@ class Optimizer:
         from .reply import parse_reply, reply_schema
 
         rng = random.Random(self.config.seed * 1_000_003 + index)
-        batch = rng.sample(list(self.task.train), min(self.config.batch_size, len(self.task.train)))
-        outcomes = [run_example(self.task, ex, recorded=True) for ex in batch]
+        batch = self.evaluator.batch(rng, self.config.batch_size, self.state.best_values)
+        outcomes = self.evaluator.record(batch, self.state.best_values)
         if all(o.score >= 1.0 for o in outcomes) and self.state.best >= 1.0:
             return "every example scores 1.0: nothing to improve"
         reached: set[str] = set()
         for o in outcomes:
             reached.update(k for k in o.graph.backward() if k in self.targets)
         for key in reached - self.initial.keys():   # a site inside a function: its value once it has run
-            value = _site_value(key)
-            if value is not _UNSEEN:
+            value = self.evaluator.site_value(key)
+            if value is not UNSEEN:
                 self.initial[key] = value
         current = self.current()
         reached &= current.keys()
@@ -136,18 +103,8 @@ class Optimizer:
         candidate = {**self.state.best_values, **changed}
         label = ", ".join(f"{self.names[k]}={_preview(v, 60)}" for k, v in changed.items())
         try:
-            with Deadline(self.config.trial_timeout) as deadline:
-                try:
-                    self.live.install(candidate)
-                    score = self.evaluate()
-                    deadline.finish()
-                except KeyboardInterrupt:
-                    if not deadline.finish():   # the user's Ctrl-C, not the deadline
-                        raise
-                    raise TrialError(f"scoring it took longer than {self.config.trial_timeout:g} s "
-                                     "(an endless loop?); it was stopped") from None
+            score = self.evaluator.score(candidate)
         except TrialError as exc:
-            self.live.install(self.state.best_values)
             self.state.memory.append(f"step {index}: {label} could not be tried: {exc}")
             return f"candidate rejected: {exc}"
         kept = score > self.state.best
@@ -157,23 +114,23 @@ class Optimizer:
                                  f"{self.state.best:.3f})")
         if kept:
             self.state.best_values, self.state.best = candidate, score
-        else:
-            self.live.install(self.state.best_values)
         return f"tried {label}: {score:.3f} ({'kept' if kept else 'rolled back'})"
 
     # -- whole run --------------------------------------------------------------------------------
+    def finished(self) -> bool:
+        """The evaluator's best possible score is reached (e.g. every selected test passes)."""
+        return self.evaluator.stop_at is not None and self.state.best >= self.evaluator.stop_at
+
     def run(self, progress) -> Result:
         state = self.state
         if state.baseline is None:
-            state.baseline = state.best = self.evaluate()
+            state.baseline = state.best = self.evaluator.baseline()
             self.store.save()
-        else:
-            self.live.install(state.best_values)
         result = Result(state.baseline, state.best)
         from .llm import BudgetExceeded, LLMError
 
         try:
-            while state.step < self.config.steps:
+            while state.step < self.config.steps and not self.finished():
                 index = state.step + 1
                 message = self.step(index)
                 state.step = index
@@ -187,7 +144,7 @@ class Optimizer:
         except KeyboardInterrupt:
             result.stopped = "interrupted"
         finally:
-            self.live.restore()
+            self.evaluator.close()
             self.store.save()
         result.best = state.best
         result.changed = {k: (self.initial.get(k), v) for k, v in state.best_values.items()
@@ -211,70 +168,11 @@ class Optimizer:
         for file, keys in self.live.by_file(result.changed).items():
             new = self.live.patched_source(file, keys, {k: result.changed[k][1] for k in keys})
             summary = (f"tracec optimize run {self.store.run_id}: score {result.baseline:.3f} -> "
-                       f"{result.best:.3f} on {'val' if self.task.val is not self.task.train else 'train'} "
-                       f"({len(self.task.val)} examples)")
+                       f"{result.best:.3f} on {self.evaluator.label}")
             same = pending.get((file, sha256_text(self.originals[file]), sha256_text(new)))
             patches.append(same or write_patch(self.root, file, self.originals[file], new, keys=keys,
                                                summary=summary))
         return patches
-
-
-def _selected(targets: dict[str, Target], task: Task) -> dict[str, Target]:
-    """The task's `params` (user names or full keys) narrow what the optimizer may change."""
-    if task.params is None:
-        return targets
-    from .prompt import display_names
-
-    names = display_names(targets)
-    by_name = {**{name: key for key, name in names.items()}, **{key: key for key in targets}}
-    unknown = [p for p in task.params if p not in by_name]
-    if unknown:
-        raise TaskError(f"{task.path}: params names {unknown[0]!r}, which is no tracec.param or @trainable "
-                        f"function of the project (known: {', '.join(sorted(names.values()))})")
-    return {by_name[p]: targets[by_name[p]] for p in task.params}
-
-
-_UNSEEN = object()
-
-
-class Deadline:
-    """Interrupts the main thread (as Ctrl-C would) when a candidate runs too long: a proposed function
-    with an endless loop must not hang the optimizer. Python code sees the interrupt between bytecodes; a
-    candidate stuck inside one C call is only stopped when that call returns."""
-
-    def __init__(self, seconds: float) -> None:
-        self._lock = threading.Lock()
-        self._done = self._fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-
-    def _fire(self) -> None:
-        with self._lock:
-            if not self._done:
-                self._fired = True
-                _thread.interrupt_main()
-
-    def finish(self) -> bool:
-        """Stop the clock; True if it had already interrupted the main thread."""
-        with self._lock:
-            self._done = True
-            return self._fired
-
-    def __enter__(self) -> "Deadline":
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.finish()
-        self._timer.cancel()
-
-
-def _site_value(key: str):
-    """What a `tracec.param` site with this key last returned (sites inside functions bind no global)."""
-    for hooks in runtime.instrumented_modules():
-        for site_id, site in enumerate(hooks.table.params):
-            if site.key == key and site_id in hooks.param_values:
-                return hooks.param_values[site_id]
-    return _UNSEEN
 
 
 def _preview(value, limit: int = 200) -> str:
@@ -285,8 +183,15 @@ def optimize_command(args) -> int:
     from .importhook import find_project_root
     from .report import print_summary, progress_reporter
 
-    task_path = Path(args.task)
-    root = find_project_root(task_path.resolve().parent if task_path.exists() else None)
+    problem = ("give a task file (TASK.py) or --pytest TESTS, not both" if args.task and args.pytest else
+               "give a task file (TASK.py) or --pytest TESTS" if not args.task and not args.pytest else
+               "-k selects tests: use it with --pytest" if args.keyword is not None and not args.pytest else None)
+    if problem:
+        print(f"tracec optimize: error: {problem}", file=sys.stderr)
+        return 2
+    task_path = Path(args.task or args.pytest[0].split("::", 1)[0])
+    start = task_path.resolve() if task_path.is_dir() else task_path.resolve().parent
+    root = find_project_root(start if task_path.exists() else None)
     flags = {"model": args.model, "api_base": args.api_base, "steps": args.steps, "batch_size": args.batch_size,
              "seed": args.seed, "budget_usd": args.budget_usd, "max_tokens": args.max_tokens,
              "workers": args.workers, "cache": False if args.no_cache else None,
@@ -294,8 +199,13 @@ def optimize_command(args) -> int:
     try:
         store = RunStore.open(root, args.resume) if args.resume else None
         config = resolve(root, flags) if store is None else store.config_with(flags)
-        task = load_task(task_path, root)
-        store = store or RunStore.create(root, config, task_path)
+        if args.pytest:
+            from .pytest_task import PytestEvaluator
+
+            evaluator = PytestEvaluator(root, args.pytest, args.keyword, config.trial_timeout)
+        else:
+            evaluator = TaskEvaluator(load_task(task_path, root), root, config.workers, config.trial_timeout)
+        store = store or RunStore.create(root, config, evaluator.resume_args)
     except (ConfigError, TaskError, ValueError) as exc:
         print(f"tracec optimize: error: {exc}", file=sys.stderr)
         return 2
@@ -312,7 +222,7 @@ def optimize_command(args) -> int:
 
     console = Console(stderr=True, soft_wrap=True)   # log lines stay whole in CI logs and pipes
     try:
-        optimizer = Optimizer(task, root, config, store, client)
+        optimizer = Optimizer(evaluator, root, config, store, client)
         store.check_files(optimizer.originals)
     except (TaskError, ValueError) as exc:
         print(f"tracec optimize: error: {exc}", file=sys.stderr)
@@ -323,7 +233,7 @@ def optimize_command(args) -> int:
         with progress_reporter(console, config.steps, store.state.step) as progress:
             result = optimizer.run(progress)
     except TaskError as exc:
-        optimizer.live.restore()
+        evaluator.close()
         print(f"tracec optimize: error: {exc}", file=sys.stderr)
         return 2
     print_summary(result, optimizer, client, root)

@@ -53,6 +53,6 @@ def print_summary(result, optimizer, client, root) -> None:
         console.print(llm)
     if result.stopped:
         console.print(f"stopped early: {result.stopped}; continue with `tracec optimize "
-                      f"{os.path.relpath(optimizer.task.path)} --resume {optimizer.store.run_id}`")
+                      f"{optimizer.evaluator.resume_args} --resume {optimizer.store.run_id}`")
     if result.patches:
         console.print("review the patch(es), then `tracec apply` (or `git apply PATCH`)")

@@ -1,0 +1,187 @@
+"""The evaluator of `tracec optimize --pytest TESTS [-k EXPR]`: the selected tests are the examples
+(train = val), the score is the fraction of them that pass, and every run happens in a
+`python -m pytest --tracec` subprocess (tracec/pytest_plugin.py) that writes a JSON report.
+
+The optimizer never executes candidate code: it writes the candidate's values to a file the child's
+plugin installs after collection with the same candidates.LiveParams the in-process mode uses, so the
+child runs exactly the code the patch would contain. A child that runs past trial_timeout is killed with
+its whole process group; one that crashes, calls os._exit or is killed by a signal leaves no report,
+and the candidate is rejected with a one-line reason. The interface is described in task_evaluator.py."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from .candidates import LiveParams, Target, TrialError
+from .runtime import Graph
+from .task import Outcome, TaskError
+from .task_evaluator import UNSEEN, code_values
+
+PASSING = ("passed", "skipped")   # a skipped (or xfailed) test is not failing: 1.0 stays reachable
+
+
+class PytestEvaluator:
+    stop_at = 1.0   # every selected test passes: nothing left to improve
+
+    def __init__(self, root: Path, tests: list[str], keyword: str | None, timeout: float) -> None:
+        self.root, self.timeout = root, timeout
+        self._runs = itertools.count(1)
+        self.resume_args = " ".join(f"--pytest {shlex.quote(t)}" for t in tests) + (
+            f" -k {shlex.quote(keyword)}" if keyword else "")
+        selection = [*tests, *(["-k", keyword] if keyword else [])]
+        try:
+            report = self._pytest(["--collect-only", *selection], {}, cwd=Path.cwd())
+        except TrialError as exc:
+            raise TaskError(f"collecting {' '.join(tests)} failed: {exc}") from None
+        if report["collect_errors"]:
+            raise TaskError(f"collecting the tests failed: {report['collect_errors'][0]}")
+        if Path(report["root"]) != root:
+            raise TaskError(f"pytest's rootdir {report['rootdir']} is in the project {report['root']}, not in "
+                            f"{root}; run tracec optimize from that project")
+        self.rootdir = Path(report["rootdir"])
+        self.train = self.val = tuple(report["collected"])
+        if not self.val:
+            raise TaskError(f"{' '.join(tests)}: no tests selected" + (f" by -k {keyword!r}" if keyword else ""))
+        self.label = f"{len(self.val)} test(s)"
+        self.targets = {t["key"]: Target(t["key"], t["kind"], t["file"], t["line"], t["doc"])
+                        for t in report["targets"]}
+        if not self.targets:
+            raise TaskError(f"the modules {' '.join(tests)} import have no tracec.param or @trainable function "
+                            f"under {root}")
+        files = {t.file for t in self.targets.values()}
+        self.originals = {f: (root / f).read_bytes().decode("utf-8") for f in files}   # keeps CRLF
+        self.live = LiveParams(root, self.targets, self.originals)   # patch writing only, never installed here
+        self.initial = {t["key"]: ast.literal_eval(t["value"]) for t in report["targets"] if t["value"] is not None}
+        self.initial.update(code_values(self.targets, self.originals))
+        self._site_values: dict[str, str] = {}
+        self._failing: dict[str, list[str]] = {}   # candidate -> the tests it failed, to pick minibatches
+
+    # -- the subprocess ---------------------------------------------------------------------------------
+    def _pytest(self, args: list[str], candidate: dict, cwd: Path) -> dict:
+        """Run pytest with the plugin in a child process group; its report, or TrialError with the reason."""
+        work = self.root / ".tracec" / "pytest"
+        work.mkdir(parents=True, exist_ok=True)
+        stem = work / f"{os.getpid()}-{next(self._runs)}"
+        report_path, candidate_path = stem.with_suffix(".report.json"), stem.with_suffix(".candidate.json")
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tracec",
+                   "--tracec-report", str(report_path)]
+        if candidate:
+            from .fileio import write_atomic
+
+            write_atomic(candidate_path, json.dumps(candidate))
+            command += ["--tracec-candidate", str(candidate_path)]
+        try:
+            process = subprocess.Popen([*command, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                output, _ = process.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                raise TrialError(f"the tests took longer than {self.timeout:g} s (an endless loop?); they were "
+                                 "stopped") from None
+            except BaseException:   # Ctrl-C: the child (its own session) would not get the signal
+                _kill_group(process)
+                raise
+            if not report_path.is_file():
+                raise TrialError(_death(process.returncode, output.decode("utf-8", "replace")))
+            report = json.loads(report_path.read_text(encoding="utf-8"))
+        finally:
+            for path in (report_path, candidate_path):
+                path.unlink(missing_ok=True)
+        if report.get("error"):
+            raise TrialError(report["error"])
+        return report
+
+    def _run(self, nodeids, values: dict, record: bool) -> dict:
+        candidate = {"record": record, "values": {k: repr(v) for k, v in values.items()}}
+        report = self._pytest(["--", *nodeids], candidate, cwd=self.rootdir)
+        self._site_values.update(report.get("site_values", {}))
+        ran = {t["nodeid"] for t in report["tests"]}
+        self._failing[_key(values)] = [t["nodeid"] for t in report["tests"] if t["outcome"] not in PASSING] + [
+            n for n in nodeids if n not in ran]
+        return report
+
+    def _score(self, values: dict) -> float:
+        report = self._run(self.val, values, record=False)
+        passing = {t["nodeid"] for t in report["tests"] if t["outcome"] in PASSING}
+        return sum(n in passing for n in self.val) / len(self.val)
+
+    # -- the evaluator interface ------------------------------------------------------------------------
+    def baseline(self) -> float:
+        try:
+            return self._score({})
+        except TrialError as exc:
+            raise TaskError(f"the selected tests cannot be scored with the current code: {exc}") from None
+
+    def score(self, values: dict) -> float:
+        return self._score(values)
+
+    def batch(self, rng, size: int, values: dict) -> list:
+        """Failing tests first (they carry the feedback), then others; random within each group."""
+        failing = set(self._failing.get(_key(values), ()))
+        first = [n for n in self.train if n in failing]
+        rest = [n for n in self.train if n not in failing]
+        rng.shuffle(first)
+        rng.shuffle(rest)
+        return (first + rest)[:size]
+
+    def record(self, batch, values: dict) -> list[Outcome]:
+        try:
+            report = self._run(batch, values, record=True)
+        except TrialError as exc:   # e.g. a crash in code the baseline never reached
+            return [Outcome(n, "not run", None, 0.0, f"the test run failed: {exc}", Graph()) for n in batch]
+        tests = {t["nodeid"]: t for t in report["tests"]}
+        outcomes = []
+        for nodeid in batch:
+            test = tests.get(nodeid)
+            if test is None:
+                outcomes.append(Outcome(nodeid, "not run", None, 0.0, "the test did not run", Graph()))
+                continue
+            score = 1.0 if test["outcome"] in PASSING else 0.0
+            outcomes.append(Outcome(nodeid, test["outcome"], None, score, test["text"],
+                                    Graph.from_json(test["graph"])))
+        return outcomes
+
+    def site_value(self, key: str):
+        text = self._site_values.get(key)
+        return UNSEEN if text is None else ast.literal_eval(text)
+
+    def close(self) -> None:
+        try:
+            (self.root / ".tracec" / "pytest").rmdir()   # only when empty: another run may be using it
+        except OSError:
+            pass
+
+
+def _key(values: dict) -> str:
+    return json.dumps({k: repr(v) for k, v in values.items()}, sort_keys=True)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)   # the test process and anything it started
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.communicate()
+
+
+def _death(status: int, output: str) -> str:
+    """One line: why a pytest child ended without writing its report."""
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        why = f"the test process was killed by {name} (a crash, e.g. a segfault)"
+    else:
+        why = f"the test process exited with status {status} before writing its report (os._exit? a crash?)"
+    last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "")
+    return why + (f"; its last output: {last[:200]}" if last else "")
