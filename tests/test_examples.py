@@ -82,6 +82,13 @@ def apply_patches(root: Path) -> None:
     assert applied.returncode == 0, applied.stderr
 
 
+def assert_val_rose(root: Path, server, monkeypatch, before: float, summary: tuple[float, float]) -> None:
+    """After `tracec apply`, the task's own val score is what the summary promised, and higher than before."""
+    after = val_score(root, server, monkeypatch)
+    assert after > before
+    assert summary == (round(before, 3), round(after, 3))
+
+
 def summary_scores(stdout: str) -> tuple[float, float]:
     match = re.search(r"(\d\.\d{3}) -> (\d\.\d{3})", stdout)
     assert match, stdout
@@ -111,6 +118,7 @@ def test_thermostat_bounds_are_enforced_and_memory_carries_scores(tmp_path, scri
     root = copy_example("thermostat", tmp_path, "batch_size = 2\n")
     before = sources(root)
     server = scripted_llm(stand_in(None, [{"GAIN": 5}, {"GAIN": 0.8}, {"INTEGRAL_GAIN": 0.002}]))
+    before_score = val_score(root, server, monkeypatch)
     result = optimize(root, server, "--steps", "2")
     assert result.returncode == 0, result.stderr
     prompts = optimizer_prompts(server)
@@ -125,7 +133,7 @@ def test_thermostat_bounds_are_enforced_and_memory_carries_scores(tmp_path, scri
     assert baseline < float(memory.group(1)) <= best
     assert sources(root) == before
     apply_patches(root)
-    assert abs(val_score(root, server, monkeypatch) - best) < 1e-3 and best > baseline
+    assert_val_rose(root, server, monkeypatch, before_score, (baseline, best))
 
 
 # -- control flow: the decisive parameter is reached only through an `if` ----------------------------------
@@ -162,6 +170,7 @@ def test_control_flow_graph_shows_the_if_and_the_optimizer_fixes_the_limit(tmp_p
     (root / "graph.html").unlink()
 
     server = scripted_llm(stand_in(None, [{"AUTO_APPROVE_UP_TO": 100}]))
+    before_score = val_score(root, server, monkeypatch)
     result = optimize(root, server, "--steps", "1")
     assert result.returncode == 0, result.stderr
     prompt = optimizer_prompts(server)[0]
@@ -169,7 +178,7 @@ def test_control_flow_graph_shows_the_if_and_the_optimizer_fixes_the_limit(tmp_p
     baseline, best = summary_scores(result.stdout)
     assert sources(root) == before
     apply_patches(root)
-    assert abs(val_score(root, server, monkeypatch) - best) < 1e-3 and best > baseline
+    assert_val_rose(root, server, monkeypatch, before_score, (baseline, best))
 
 
 # -- greeting agent: a prompt sent to a model, a trainable helper, text feedback -----------------------
@@ -188,6 +197,7 @@ def test_greeting_prompt_reaches_the_model_and_text_feedback_improves_it(tmp_pat
              "    return reply.strip().splitlines()[0].rstrip('.!') + '!'")
     new_prompt = "Answer with one short sentence."
     server = scripted_llm(stand_in(greeting_model, [{"SYSTEM_PROMPT": new_prompt}, {"card_text": fixed}]))
+    before_score = val_score(root, server, monkeypatch)
     result = optimize(root, server, "--steps", "2")
     assert result.returncode == 0, result.stderr
     first = optimizer_prompts(server)[0]
@@ -199,7 +209,7 @@ def test_greeting_prompt_reaches_the_model_and_text_feedback_improves_it(tmp_pat
     assert "SYSTEM_PROMPT" in result.stdout and "card_text" in result.stdout
     assert sources(root) == before
     apply_patches(root)
-    assert abs(val_score(root, server, monkeypatch) - best) < 1e-3 and best > baseline
+    assert_val_rose(root, server, monkeypatch, before_score, (baseline, best))
 
 
 # -- prompt optimization on the shipped dataset, keep-best ---------------------------------------------
@@ -221,6 +231,7 @@ def test_sentiment_keeps_the_best_candidate_on_val(tmp_path, scripted_llm, monke
     server = scripted_llm(stand_in(sentiment_model, [
         {"INSTRUCTION": "Answer in one word: positive or negative."},             # better: kept
         {"label_of": always_positive}]))                                          # later, but worse than the best
+    before_score = val_score(root, server, monkeypatch)
     result = optimize(root, server, "--steps", "2")
     assert result.returncode == 0, result.stderr
     assert "step 1/2: tried INSTRUCTION" in result.stderr and "(kept)" in result.stderr
@@ -230,7 +241,7 @@ def test_sentiment_keeps_the_best_candidate_on_val(tmp_path, scripted_llm, monke
     apply_patches(root)
     assert "def label_of" in (root / "sentiment.py").read_text()
     assert "return 'positive'" not in (root / "sentiment.py").read_text()   # the later, worse one is not in it
-    assert abs(val_score(root, server, monkeypatch) - best) < 1e-3 and best > baseline
+    assert_val_rose(root, server, monkeypatch, before_score, (baseline, best))
 
 
 # -- code repair: a buggy trainable function fixed from its failing tests ------------------------------------

@@ -1,9 +1,9 @@
 """Prompt optimization on a small labelled dataset: `tracec optimize examples/sentiment/task.py`.
 
 reviews.jsonl (48 hand-written product reviews, half positive, half negative) ships with the example.
-Every third review is held out as `val` (8 positive, 8 negative); the optimizer learns from minibatches of `train` and keeps a
-candidate only if it scores better on `val` than the best so far (keep-best), so the patch it writes is the
-best instruction/parser it found, not the last one it tried."""
+Every third review is held out as `val` (8 positive, 8 negative); the optimizer learns from minibatches of
+`train` and keeps a candidate only if it scores better on `val` than the best so far (keep-best), so the
+patch it writes is the best instruction/parser it found, not the last one it tried."""
 
 import json
 from pathlib import Path
