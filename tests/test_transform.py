@@ -250,3 +250,11 @@ def test_multiline_statements_keep_every_line():
     after = instrumented_body(before)
     assert after.splitlines()[4:7] == ["    _tracec_e(0, (a,)); x = _tracec_v(0, [a,",
                                        "         a + 1,  # comment", "         a + 2])"]
+
+
+def test_a_doc_split_over_lines_as_joined_strings_is_read_whole():
+    # the doc is what the prompt's #Constraints shows and where bounds (`max 2`) are read from
+    source = 'import tracec\nGAIN = tracec.param(0.5, doc="gain, "\n                          "min 0, max 2")\n'
+    result = instrument_source(source, path="m.py", module="m")
+    _, _, params = result.tables
+    assert [(name, doc) for name, _, doc, _ in params] == [("GAIN", "gain, min 0, max 2")]

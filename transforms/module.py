@@ -60,7 +60,8 @@ def _literal(expr: cst.BaseExpression | None):
     if expr is None:
         return None
     try:
-        return ast.literal_eval(cst.Module([]).code_for_node(expr))
+        # parenthesised: implicitly joined strings split over lines (`"a, "\n "b"`) are one expression
+        return ast.literal_eval(f"({cst.Module([]).code_for_node(expr)}\n)")
     except (ValueError, SyntaxError):
         return None
 
