@@ -40,3 +40,11 @@ def test_bad_settings_name_the_file_and_key(tmp_path, table, message):
     with pytest.raises(ConfigError) as info:
         resolve(project(tmp_path, table), {}, environ={})
     assert message in str(info.value) and "pyproject.toml" in str(info.value)
+
+
+def test_api_base_from_the_environment_is_overridden_by_pyproject_and_the_flag(tmp_path):
+    env = {"TRACEC_API_BASE": "http://env:1/v1"}
+    assert resolve(project(tmp_path), {}, environ=env).api_base == "http://env:1/v1"
+    root = project(tmp_path, 'api_base = "http://pyproject:2/v1"')
+    assert resolve(root, {}, environ=env).api_base == "http://pyproject:2/v1"
+    assert resolve(root, {"api_base": "http://flag:3/v1"}, environ=env).api_base == "http://flag:3/v1"

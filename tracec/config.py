@@ -1,5 +1,5 @@
 """Settings for `tracec optimize`: command-line flags > `[tool.tracec]` in pyproject.toml > environment
-(`TRACEC_MODEL`) > built-in defaults (the embedded local model).
+(`TRACEC_MODEL`, `TRACEC_API_BASE`) > built-in defaults (the embedded local model).
 
 Each setting is declared once, as a field of `OptimizeConfig` made by `_setting`: its TOML type, default,
 lower bound and one-line meaning live there, and both the checks below and the README's `[tool.tracec]`
@@ -96,6 +96,8 @@ def resolve(root: Path, flags: dict, environ=os.environ) -> OptimizeConfig:
     source = "default"
     if environ.get("TRACEC_MODEL"):
         values["model"], source = environ["TRACEC_MODEL"], "TRACEC_MODEL"
+    if environ.get("TRACEC_API_BASE"):
+        values["api_base"] = environ["TRACEC_API_BASE"]
     where = f"{root / 'pyproject.toml'}: [tool.tracec]"
     for key, value in read_pyproject(root).items():
         key = key.replace("-", "_")

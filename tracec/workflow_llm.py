@@ -5,16 +5,15 @@ would replace it as a package attribute the moment anything imported `tracec.cha
 
 The model is resolved the way `tracec optimize` resolves its own: the `model=` argument > `[tool.tracec]`
 model in the project's pyproject.toml > $TRACEC_MODEL > the embedded local/smollm2. The server: the
-`api_base=` argument > `[tool.tracec]` api_base > $TRACEC_API_BASE. Replies are cached on disk like the
-optimizer's (`.tracec/cache/llm/` under the project root, unless `[tool.tracec]` cache = false), so
-scoring the same prompt on the same examples again costs nothing. litellm is imported on the first call."""
+`api_base=` argument > `[tool.tracec]` api_base > $TRACEC_API_BASE (both through config.resolve, as for
+the optimizer). Replies are cached on disk like the optimizer's (`.tracec/cache/llm/` under the project
+root, unless `[tool.tracec]` cache = false), so scoring the same prompt on the same examples again costs
+nothing. litellm is imported on the first call."""
 
 from __future__ import annotations
 
-import os
 import threading
 
-API_BASE_ENV = "TRACEC_API_BASE"
 DEFAULT_MAX_TOKENS = 200   # workflow answers are short; a bound keeps a rambling model's calls cheap
 
 _clients: dict = {}        # (root, model, api_base, max_tokens) -> LLMClient, reused across calls
@@ -28,7 +27,7 @@ def _client(model: str | None, api_base: str | None, max_tokens: int):
 
     root = find_project_root()
     config = resolve(root, {"model": model, "api_base": api_base})
-    base = config.api_base or os.environ.get(API_BASE_ENV) or None
+    base = config.api_base or None
     key = (str(root), config.model, base, max_tokens, config.cache)
     with _clients_lock:
         client = _clients.get(key)
