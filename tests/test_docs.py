@@ -114,3 +114,12 @@ def test_readme_links_point_at_files_that_exist():
     pending = {"examples/README.md"} - {t for t in targets if (ROOT / t).exists()}
     for target in targets:
         assert target in pending or (ROOT / target).exists(), target
+
+
+def test_readme_lists_every_check_rule_code_and_no_other():
+    # `tracec check` prints TC### codes; the README's table is where a user looks one up
+    emitted = set()
+    for module in ("check.py", "checkrules.py"):
+        emitted |= set(re.findall(r'"(TC\d{3})"', (ROOT / "tracec" / module).read_text(encoding="utf-8")))
+    documented = set(re.findall(r"^\| (TC\d{3}) \|", README, re.MULTILINE))
+    assert emitted and documented == emitted
