@@ -46,6 +46,35 @@ def module_hooks(module_name: str) -> runtime.ModuleHooks:
     return hooks
 
 
+def project_hooks(root: Path) -> list[runtime.ModuleHooks]:
+    """The live instrumented modules whose files belong to the project under `root`."""
+    return [h for h in runtime.instrumented_modules() if (root / h.table.file).is_file()]
+
+
+def read_originals(root: Path, files) -> dict[str, str]:
+    """Each file's text exactly as on disk (decoded bytes: CRLF line ends survive), by relative path."""
+    return {f: (root / f).read_bytes().decode("utf-8") for f in files}
+
+
+def bound_values(hooks_by_module) -> dict[str, object]:
+    """The current value of every param site that binds a module global or a class attribute, by key."""
+    values: dict[str, object] = {}
+    for hooks in hooks_by_module:
+        for site_id, site in enumerate(hooks.table.params):
+            if site.global_name:
+                values.setdefault(site.key, hooks.param_value(site_id))
+    return values
+
+
+def site_values() -> dict[str, object]:
+    """What each param site that has run last returned, by key (sites inside functions bind no global)."""
+    values: dict[str, object] = {}
+    for hooks in runtime.instrumented_modules():
+        for site_id, value in hooks.param_values.items():
+            values.setdefault(hooks.table.params[site_id].key, value)
+    return values
+
+
 def find_targets(hooks_by_module) -> dict[str, Target]:
     """Every value param site and trainable function of the given live modules, by key."""
     targets: dict[str, Target] = {}

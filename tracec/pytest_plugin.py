@@ -197,12 +197,6 @@ def _source_line(path: str, lineno: int) -> str:
     return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
 
 
-def _project_hooks(root) -> list:
-    from . import runtime
-
-    return [h for h in runtime.instrumented_modules() if (root / h.table.file).is_file()]
-
-
 def _literal_repr(value) -> str | None:
     """repr() when literal_eval reads it back as the same value (params are literals), else None."""
     text = repr(value)
@@ -214,46 +208,35 @@ def _literal_repr(value) -> str | None:
 
 def _targets(root) -> list[dict]:
     """Every trainable parameter of the project's loaded modules, with its current value where known."""
-    from .candidates import find_targets
+    from .candidates import bound_values, find_targets, project_hooks
 
-    hooks = _project_hooks(root)
-    values = {}
-    for h in hooks:
-        for site_id, site in enumerate(h.table.params):
-            if site.global_name:
-                values.setdefault(site.key, _literal_repr(h.param_value(site_id)))
+    hooks = project_hooks(root)
+    values = {key: _literal_repr(value) for key, value in bound_values(hooks).items()}
     return [{"key": t.key, "kind": t.kind, "file": t.file, "line": t.line, "doc": t.doc,
              "value": values.get(t.key)} for t in find_targets(hooks).values()]
 
 
 def _site_values() -> dict[str, str]:
-    """What each `tracec.param` site that ran last returned (sites inside functions bind no global)."""
-    from . import runtime
+    """What each `tracec.param` site that ran last returned, as literal text the parent reads back."""
+    from .candidates import site_values
 
-    values = {}
-    for hooks in runtime.instrumented_modules():
-        for site_id, value in hooks.param_values.items():
-            text = _literal_repr(value)
-            if text is not None:
-                values[hooks.table.params[site_id].key] = text
-    return values
+    texts = {key: _literal_repr(value) for key, value in site_values().items()}
+    return {key: text for key, text in texts.items() if text is not None}
 
 
 def _install(root, values: dict) -> None:
     """Install candidate values exactly as the in-process optimizer does (candidates.LiveParams)."""
     import importlib
 
-    from .candidates import LiveParams, TrialError, find_targets
+    from .candidates import LiveParams, TrialError, find_targets, project_hooks, read_originals
 
     for key in values:   # a module the tests import lazily is loaded (instrumented) now
         try:
             importlib.import_module(key.split(":", 1)[0])
         except ImportError as exc:
             raise TrialError(f"cannot import the module of {key}: {exc}") from None
-    targets = find_targets(_project_hooks(root))
+    targets = find_targets(project_hooks(root))
     unknown = sorted(set(values) - set(targets))
     if unknown:
         raise TrialError(f"{unknown[0]} is no trainable parameter of the modules these tests load")
-    files = {targets[k].file for k in values}
-    originals = {f: (root / f).read_bytes().decode("utf-8") for f in files}
-    LiveParams(root, targets, originals).install(values)
+    LiveParams(root, targets, read_originals(root, {targets[k].file for k in values})).install(values)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .candidates import LiveParams, Target, TrialError
+from .candidates import LiveParams, Target, TrialError, read_originals
 from .runtime import Graph
 from .task import Outcome, TaskError
 from .task_evaluator import UNSEEN, code_values
@@ -56,8 +56,7 @@ class PytestEvaluator:
         if not self.targets:
             raise TaskError(f"the modules {' '.join(tests)} import have no tracec.param or @trainable function "
                             f"under {root}")
-        files = {t.file for t in self.targets.values()}
-        self.originals = {f: (root / f).read_bytes().decode("utf-8") for f in files}   # keeps CRLF
+        self.originals = read_originals(root, {t.file for t in self.targets.values()})
         self.live = LiveParams(root, self.targets, self.originals)   # patch writing only, never installed here
         self.initial = {t["key"]: ast.literal_eval(t["value"]) for t in report["targets"] if t["value"] is not None}
         self.initial.update(code_values(self.targets, self.originals))

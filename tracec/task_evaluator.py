@@ -21,8 +21,8 @@ import textwrap
 import threading
 from pathlib import Path
 
-from . import runtime
-from .candidates import LiveParams, Target, TrialError, find_targets
+from .candidates import (LiveParams, Target, TrialError, bound_values, find_targets, project_hooks,
+                         read_originals, site_values)
 from .task import Task, TaskError, run_example
 
 UNSEEN = object()   # site_value(): the site has not run yet
@@ -52,16 +52,11 @@ class TaskEvaluator:
 
     def __init__(self, task: Task, root: Path, workers: int, trial_timeout: float) -> None:
         self.task, self.root, self.workers, self.trial_timeout = task, root, workers, trial_timeout
-        hooks = [h for h in runtime.instrumented_modules() if (root / h.table.file).is_file()]
+        hooks = project_hooks(root)
         self.targets: dict[str, Target] = selected(find_targets(hooks), task)
-        files = {t.file for t in self.targets.values()}
-        self.originals = {f: (root / f).read_bytes().decode("utf-8") for f in files}   # keeps CRLF
+        self.originals = read_originals(root, {t.file for t in self.targets.values()})
         self.live = LiveParams(root, self.targets, self.originals)
-        self.initial: dict[str, object] = {}
-        for h in hooks:
-            for site_id, site in enumerate(h.table.params):
-                if site.global_name:   # a module global or a class attribute: its value is known now
-                    self.initial.setdefault(site.key, h.param_value(site_id))
+        self.initial: dict[str, object] = bound_values(hooks)   # globals/class attributes: known now
         self.initial.update(code_values(self.targets, self.originals))
         self.train, self.val = task.train, task.val
         self.label = f"{'val' if task.val is not task.train else 'train'} ({len(task.val)} examples)"
@@ -109,11 +104,7 @@ class TaskEvaluator:
 
     def site_value(self, key: str):
         """What a `tracec.param` site with this key last returned (sites inside functions bind no global)."""
-        for hooks in runtime.instrumented_modules():
-            for site_id, site in enumerate(hooks.table.params):
-                if site.key == key and site_id in hooks.param_values:
-                    return hooks.param_values[site_id]
-        return UNSEEN
+        return site_values().get(key, UNSEEN)
 
     def close(self) -> None:
         self._installed = {}
