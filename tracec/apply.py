@@ -20,7 +20,7 @@ from pathlib import Path
 from tracec.fileio import write_atomic
 from tracec.importhook import find_project_root
 from tracec.patch import PatchError
-from tracec.patchfile import APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch_text
+from tracec.patchfile import APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch, read_patch_text
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -38,6 +38,19 @@ def pending_patches(root: Path) -> list[Path]:
     """Patches not applied yet, in the order they were written."""
     folder = Path(root) / PATCH_DIR
     return sorted(folder.glob("*.patch")) if folder.is_dir() else []
+
+
+def pending_changes(root: Path) -> dict[tuple[str, str, str], PatchFile]:
+    """Readable pending patches by (target, base sha256, result sha256): a writer that would produce a
+    change already waiting reuses that patch instead of writing it twice."""
+    pending = {}
+    for path in pending_patches(root):
+        try:
+            known = read_patch(path)
+        except PatchError:
+            continue
+        pending.setdefault((known.target, known.base_sha256, known.result_sha256), known)
+    return pending
 
 
 def _parse_hunks(diff: str, patch: PatchFile) -> list[_Hunk]:

@@ -15,11 +15,10 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
 def migrate_command(args) -> int:
-    from .apply import pending_patches
+    from .apply import pending_changes
     from .build import UsageError, discover
     from .importhook import find_project_root, module_name_for_file
-    from .patch import PatchError
-    from .patchfile import read_patch, render_diff, sha256_text, write_patch
+    from .patchfile import render_diff, sha256_text, write_patch
     from .transforms.migrate import migrate_source
 
     root = find_project_root()
@@ -28,13 +27,7 @@ def migrate_command(args) -> int:
     except UsageError as exc:
         print(f"tracec migrate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    pending = set()
-    for path in pending_patches(root):
-        try:
-            known = read_patch(path)
-        except PatchError:
-            continue
-        pending.add((known.target, known.base_sha256, known.result_sha256))
+    pending = pending_changes(root)
     changed = problems = 0
     for path in files:
         rel = path.relative_to(root).as_posix()

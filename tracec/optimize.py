@@ -15,7 +15,6 @@ from pathlib import Path
 
 from . import runtime
 from .candidates import TrialError
-from .patch import PatchError
 from .config import ConfigError, OptimizeConfig, resolve
 from .runstate import RunState, RunStore
 from .task import TaskError, load_task
@@ -154,16 +153,10 @@ class Optimizer:
         return result
 
     def write_patches(self, result: Result) -> list:
-        from .apply import pending_patches
-        from .patchfile import read_patch, sha256_text, write_patch
+        from .apply import pending_changes
+        from .patchfile import sha256_text, write_patch
 
-        pending = {}   # (target, before, after) -> a patch already waiting with exactly this change
-        for path in pending_patches(self.root):
-            try:
-                known = read_patch(path)
-            except PatchError:
-                continue
-            pending[(known.target, known.base_sha256, known.result_sha256)] = known
+        pending = pending_changes(self.root)
         patches = []
         for file, keys in self.live.by_file(result.changed).items():
             new = self.live.patched_source(file, keys, {k: result.changed[k][1] for k in keys})
