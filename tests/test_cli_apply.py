@@ -12,8 +12,8 @@ import pytest
 from support import TRACEC
 
 from tracec.cli import main
-from tracec.patch import Change, rewrite_source
-from tracec.patchfile import write_patch
+from tracec.patch import Change, PatchError, rewrite_source
+from tracec.patchfile import PATCH_MAGIC, render_diff, sha256_text, write_patch
 
 PATCHES = Path(".tracec") / "patches"
 
@@ -163,17 +163,97 @@ def test_missing_patch_argument_is_a_usage_error(project: Path, capsys):
     assert capsys.readouterr().err == "tracec apply: error: nope.patch: no such patch file\n"
 
 
+def crafted(root: Path, target: str, old: str, new: str, *, diff_target: str | None = None,
+            after: str = "") -> Path:
+    """A patch file written by hand (not by tracec): header `target`, a diff of old -> new about
+    `diff_target` (default: the same path), then `after` appended to the diff."""
+    header = [PATCH_MAGIC, f"target: {target}", "keys: x:X", "summary: crafted", f"base-sha256: {sha256_text(old)}",
+              f"result-sha256: {sha256_text(new)}", ""]
+    path = root / PATCHES / "0001-crafted.patch"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(("\n".join(header) + "\n" + render_diff(old, new, diff_target or target) + after)
+                     .encode("utf-8", "surrogateescape"))
+    return path
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 def test_never_writes_outside_the_root(project: Path, capsys):
     outside = project.parent / "outside.py"
     outside.write_text("import tracec\nX = tracec.param(1)\n")
     (project / "link.py").symlink_to(outside)
-    for target in ("../outside.py", "src/../../outside.py", "link.py"):
+    for target, says in (("../outside.py", "has a '..' component"), ("src/../../outside.py", "has a '..' component"),
+                         (str(outside), "is not a path relative to the project root"),
+                         ("link.py", "outside the project root")):
         old = outside.read_text()
-        patch = write_patch(project, target, old, old.replace("(1)", "(2)"), keys=["x:X"], summary="").path
+        patch = crafted(project, target, old, old.replace("(1)", "(2)"))
         assert apply(str(patch)) == 1
-        assert "outside the project root" in capsys.readouterr().err
+        assert says in capsys.readouterr().err
         assert outside.read_text() == old
         patch.unlink()
+
+
+GIT_CONFIG_HOOK = "[core]\n\tfsmonitor = touch pwned\n"   # `git status` runs it: the reason for the rule
+
+
+@pytest.mark.parametrize("target", [".git/config", ".GIT/config", ".Git/config", "src/app/../../.git/config",
+                                    "src/.git/config", ".git./config", "git~1/config", "link/config"])
+def test_a_patch_into_git_s_folder_is_refused_and_nothing_is_written(project: Path, target):
+    """A crafted patch that adds a command to .git/config (or to a path a file system may take for .git,
+    or reached through a symlink to .git) is refused by the installed command: one line, exit 1."""
+    real = project / target.replace("src/app/../../", "").replace("link/", ".git/")
+    real.parent.mkdir(parents=True, exist_ok=True)
+    if not real.exists():
+        real.write_text("[core]\n\tbare = false\n")
+    (project / "link").symlink_to(".git")
+    old = real.read_text()
+    patch = crafted(project, target, old, old + GIT_CONFIG_HOOK)
+    before = files_under(project)
+    done = subprocess.run([TRACEC, "apply"], cwd=project, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert str(patch) in done.stderr and "delete this patch" in done.stderr, done.stderr
+    assert files_under(project) == before      # the target, no temp file anywhere, the patch not moved
+    subprocess.run(["git", "status"], cwd=project, capture_output=True, check=True)
+    assert not (project / "pwned").exists()
+
+
+def test_a_patch_whose_diff_also_edits_git_s_folder_is_refused(project: Path, capsys):
+    """The header names a source file, but the diff names .git/config too: `git apply PATCH` would edit
+    both, so `tracec apply` refuses the whole patch (and so does `tracec check`)."""
+    config = project / ".git" / "config"
+    source = TRIAGE.replace("param(1,", "param(2,")
+    extra = render_diff(config.read_text(), config.read_text() + GIT_CONFIG_HOOK, ".git/config")
+    quoted = extra.replace("a/.git/config", '"a/\\056git/config"').replace("b/.git/config", '"b/\\056git/config"')
+    for diff_target, after in ((".git/config", ""), ("src/app/triage.py", "\n" + extra),
+                               ("src/app/triage.py", quoted)):
+        old = TRIAGE if diff_target != ".git/config" else config.read_text()
+        new = source if diff_target != ".git/config" else old + GIT_CONFIG_HOOK
+        patch = crafted(project, "src/app/triage.py", old, new, diff_target=diff_target, after=after)
+        before = files_under(project)
+        assert apply() == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "would write .git/config" in err and "delete this patch" in err, err
+        assert files_under(project) == before
+        assert main(["check"]) == 1 and "TC401" in capsys.readouterr().out
+        patch.unlink()
+
+
+def test_a_nul_byte_in_the_target_is_refused(project: Path, capsys):
+    patch = crafted(project, "src/app/tri\0age.py", TRIAGE, TRIAGE.replace("param(1,", "param(2,"))
+    assert apply(str(patch)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a NUL byte" in err and str(patch) in err
+    assert patch.exists() and (project / "src" / "app" / "triage.py").read_text() == TRIAGE
+
+
+def test_the_patch_writer_refuses_those_paths_too(project: Path):
+    for target in (".git/config", "../x.py", "a/./b.py", "/etc/passwd"):
+        with pytest.raises(PatchError, match="tracec patches only files inside the project root"):
+            write_patch(project, target, "a\n", "b\n", keys=["x:X"], summary="")
+    assert not (project / PATCHES).exists()
 
 
 def test_edited_patches_are_refused(project: Path, capsys):
@@ -185,6 +265,9 @@ def test_edited_patches_are_refused(project: Path, capsys):
     patch.write_text(text.replace("b/src/app/triage.py", "b/src/app/other.py"))
     assert apply() == 1
     assert "its diff is not about its target src/app/triage.py" in capsys.readouterr().err
+    patch.write_text(text + "\n+more lines git apply would read as another section\n")
+    assert apply() == 1
+    assert "text after the diff of src/app/triage.py; regenerate the patch" in capsys.readouterr().err
     assert (project / "src" / "app" / "triage.py").read_text() == TRIAGE
 
 

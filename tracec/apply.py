@@ -3,8 +3,9 @@
 A patch names the sha256 of the file it was made against and of the file it produces, so a stale patch
 is refused instead of being fuzzily merged. Hunks are applied exactly (no offsets, no fuzz) and the result
 must hash to the recorded value before the file is replaced (temp file in the same folder + os.replace).
-Targets are resolved (symlinks, '..') and must stay inside the project root. Applied patches move to
-.tracec/patches/applied/; reverting moves them back.
+A target `git apply` would refuse (absolute, `..`, `.git` in any spelling, NUL) is refused before
+anything is written, and the resolved target (symlinks) must stay inside the project root and outside
+.git/. Applied patches move to .tracec/patches/applied/; reverting moves them back.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 from tracec.fileio import write_atomic
 from tracec.importhook import find_project_root
 from tracec.patch import PatchError
-from tracec.patchfile import APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch, read_patch_text
+from tracec.patchfile import (APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch, read_patch_text,
+                              unsafe_path)
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -91,6 +93,9 @@ def _parse_hunks(diff: str, patch: PatchFile) -> list[_Hunk]:
         # an empty range names the line *after which* to insert; make it the 1-based insertion line
         hunks.append(_Hunk(int(match.group(1)) + (old_count == 0), int(match.group(3)) + (new_count == 0),
                            tuple(old), tuple(new)))
+    if lines[index:] not in ([], [""]):
+        # git apply would act on what follows (another file's section); tracec writes one file per patch
+        raise PatchError(f"{patch.path}:{index + 1}: text after the diff of {patch.target}; regenerate the patch")
     return hunks
 
 
@@ -107,14 +112,17 @@ def _patched(text: str, hunks: list[_Hunk], reverse: bool, patch: PatchFile) -> 
 
 
 def _target_path(root: Path, patch: PatchFile) -> Path:
+    """The file to write, resolved. read_patch_text already refused names git apply refuses (absolute,
+    `..`, `.git`); a symlink may still lead out of the root or into .git/, so the resolved path is checked."""
     real_root = Path(root).resolve()
-    if Path(patch.target).is_absolute():
-        raise PatchError(f"{patch.path}: target {patch.target} is absolute; tracec only writes inside the "
-                         "project root")
     target = (real_root / patch.target).resolve()
     if not target.is_relative_to(real_root):
         raise PatchError(f"{patch.path}: target {patch.target} resolves to {target}, outside the project root "
                          f"{real_root}; refusing to write there")
+    problem = unsafe_path(target.relative_to(real_root).as_posix())
+    if problem:
+        raise PatchError(f"{patch.path}: target {patch.target} resolves to {target}, which {problem}; refusing "
+                         "to write there: delete this patch")
     if not target.is_file():
         raise PatchError(f"{patch.target}: no such file (patch {patch.path.name}); was it moved or deleted?")
     return target

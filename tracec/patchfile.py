@@ -41,6 +41,107 @@ def quote_path(path: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+_C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", '"': '"',
+              "\\": "\\"}
+
+
+def unquote_path(text: str) -> str:
+    """The path a diff header names: a C-quoted name decoded (octal escapes are UTF-8 bytes), else as is."""
+    if not (len(text) >= 2 and text[0] == text[-1] == '"'):
+        return text
+    out, body, index = bytearray(), text[1:-1], 0
+    while index < len(body):
+        char = body[index]
+        if char != "\\":
+            out += char.encode("utf-8", "surrogateescape")
+            index += 1
+        elif body[index + 1:index + 4].isdigit() and len(body[index + 1:index + 4]) == 3:
+            out.append(int(body[index + 1:index + 4], 8) & 0xFF)
+            index += 4
+        else:
+            escaped = body[index + 1:index + 2]
+            out += _C_ESCAPES.get(escaped, escaped).encode("utf-8", "surrogateescape")
+            index += 2
+    return out.decode("utf-8", "surrogateescape")
+
+
+# code points HFS+ ignores in names, so ".g\u200cit" is the folder .git on a Mac (git refuses them too)
+_HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
+
+
+def unsafe_path(path: str) -> str | None:
+    """Why a patch may not name `path` (relative, posix), or None. The paths `git apply` refuses: NUL,
+    absolute, an empty, `.` or `..` component, and `.git` in any spelling a file system may take for it
+    (any letter case, trailing dots or spaces as on NTFS, its 8.3 name git~1, HFS+-ignored characters),
+    so a crafted patch cannot edit .git/config (whose settings run commands on the next `git status`)."""
+    if "\0" in path:
+        return "holds a NUL byte"
+    if not path or path.startswith("/"):
+        return "is not a path relative to the project root"
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            return f"has a {part!r} component" if part else "has an empty component"
+        name = part.translate(_HFS_IGNORED).split(":", 1)[0].rstrip(" .").lower()
+        if name in (".git", "git~1"):
+            return f"has the component {part!r}, which git takes for its own .git folder"
+    return None
+
+
+_HUNK_COUNTS = re.compile(r"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+_NAME_LINES = ("--- ", "+++ ", "rename from ", "rename to ", "copy from ", "copy to ")
+
+
+def _strip_prefix(name: str) -> str:
+    """`a/x` -> `x`: the first component goes, as with `git apply`'s default -p1."""
+    return name.partition("/")[2] if "/" in name else name
+
+
+def _git_line_names(rest: str) -> list[str]:
+    """The names `diff --git A B` gives: both when quoted; unquoted, the split where both halves name the
+    same file (git's rule; spaces make other splits ambiguous, and then git reads the ---/+++ lines)."""
+    if rest.startswith('"'):
+        end = re.match(r'"(?:[^"\\]|\\.)*"', rest)
+        if end is None:
+            return [rest]
+        return [unquote_path(end.group()), unquote_path(rest[end.end():].lstrip(" "))]
+    last = re.search(r' ("(?:[^"\\]|\\.)*")$', rest)
+    if last:
+        return [rest[:last.start()], unquote_path(last.group(1))]
+    for index, char in enumerate(rest):
+        if char == " " and _strip_prefix(rest[:index]) == _strip_prefix(rest[index + 1:]):
+            return [rest[:index], rest[index + 1:]]
+    return []
+
+
+def diff_paths(diff: str) -> list[str]:
+    """Every file path the file headers of a unified diff name (prefix stripped; /dev/null left out),
+    read the way `git apply` reads them: hunk lines are skipped by their counts, so a removed line that
+    starts with "-- " is not taken for a header, and every further file section is seen."""
+    paths: list[str] = []
+    lines = diff.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        hunk = _HUNK_COUNTS.match(line)
+        if hunk:
+            old, new = (int(count) if count is not None else 1 for count in hunk.groups())
+            while index < len(lines) and (old > 0 or new > 0 or lines[index].startswith("\\")):
+                tag = lines[index][:1]
+                old -= tag in (" ", "-", "")
+                new -= tag in (" ", "+", "")
+                index += 1
+        elif line.startswith("diff --git "):
+            paths.extend(_strip_prefix(name) for name in _git_line_names(line[len("diff --git "):]))
+        elif line.startswith(_NAME_LINES):
+            prefix = next(prefix for prefix in _NAME_LINES if line.startswith(prefix))
+            rest = line[len(prefix):]
+            name = unquote_path(rest if prefix[0] in "rc" else rest.split("\t", 1)[0])
+            if name != "/dev/null":   # rename/copy lines name the path itself, ---/+++ with a/ and b/
+                paths.append(name if prefix[0] in "rc" else _strip_prefix(name))
+    return paths
+
+
 def _header_path(prefix: str, path: str) -> str:
     quoted = quote_path(prefix + path)
     # git ends a ---/+++ name holding a space with a tab so patch(1) does not cut it at the space
@@ -87,6 +188,10 @@ def _next_number(root: Path) -> int:
 
 def write_patch(root: Path, target: str, old: str, new: str, *, keys: Sequence[str], summary: str) -> PatchFile:
     """Write root/.tracec/patches/NNNN-<stem>-<first name>.patch: header lines, then the diff."""
+    problem = unsafe_path(target)
+    if problem:   # read_patch_text (so tracec apply) would refuse it: never write such a patch
+        raise PatchError(f"{quote_path(target)}: the path {problem}; tracec patches only files inside the "
+                         "project root, outside .git/")
     diff = render_diff(old, new, target)
     if not diff:
         raise PatchError(f"{target}: the change leaves the file as it was; no patch written")
@@ -142,9 +247,15 @@ def read_patch_text(path: Path) -> tuple[PatchFile, str]:
     missing = [name for name in ("target", "base-sha256", "result-sha256") if not fields.get(name)]
     if missing:
         raise PatchError(f"{path}:1: header lacks {', '.join(missing)}; regenerate the patch")
+    diff = "diff --git " + diff
+    for named in (fields["target"], *diff_paths(diff)):
+        problem = unsafe_path(named)
+        if problem:
+            raise PatchError(f"{path}: it would write {quote_path(named)}, which {problem}; tracec and git apply "
+                             "never write there: delete this patch, it was not written by tracec optimize")
     patch = PatchFile(path, fields["target"], fields["base-sha256"], fields["result-sha256"],
                       tuple(fields.get("keys", "").split()), fields.get("summary", ""))
-    return patch, "diff --git " + diff
+    return patch, diff
 
 
 def read_patch(path: Path) -> PatchFile:
