@@ -5,12 +5,14 @@ is refused instead of being fuzzily merged. Hunks are applied exactly (no offset
 must hash to the recorded value before the file is replaced (temp file in the same folder + os.replace).
 A target `git apply` would refuse (absolute, `..`, `.git` in any spelling, NUL) is refused before
 anything is written, and the resolved target (symlinks) must stay inside the project root and outside
-.git/. Applied patches move to .tracec/patches/applied/; reverting moves them back.
+.git/. Runs that write hold a lock, so two at once take turns. Applied patches move to
+.tracec/patches/applied/; reverting moves them back.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
@@ -18,13 +20,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracec.fileio import write_atomic
+from tracec.fileio import signals_as_exit, write_atomic
 from tracec.importhook import find_project_root
 from tracec.patch import PatchError
 from tracec.patchfile import (APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch, read_patch_text,
                               unsafe_path)
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+LOCK_DIR = PATCH_DIR.parent   # .tracec/, locked while a run writes
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -187,6 +190,37 @@ def _resolve_argument(root: Path, name: str, revert: bool) -> Path | None:
     return None
 
 
+@contextlib.contextmanager
+def _one_apply_at_a_time(root: Path):
+    """An exclusive flock on the .tracec/ folder itself for the whole run: a second `tracec apply` waits,
+    then sees the files and patch folders the first one left (without it both read the same pending patch
+    and the loser crashes moving it). Locking the folder writes no lock file, and the lock goes with the
+    process, so a killed run never leaves it held. Without .tracec/ there is nothing pending to share."""
+    try:
+        import fcntl
+    except ImportError:   # no flock on this platform: run unlocked, as a single user mostly does
+        fcntl = None
+    folder = root / LOCK_DIR
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if fcntl and folder.is_dir() else None
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"tracec apply: waiting for another tracec apply in {folder} to finish", file=sys.stderr,
+                      flush=True)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:   # a file system without flock: run unlocked rather than not at all
+                pass
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def apply_command(args: argparse.Namespace) -> int:
     """tracec apply [PATCH...] [--check] [--revert]: in written order (reverting: the reverse), stopping
     at the first refusal because later patches to the same file build on earlier ones."""
@@ -195,6 +229,13 @@ def apply_command(args: argparse.Namespace) -> int:
         print("tracec apply: error: --revert needs the PATCH to undo "
               f"(applied ones are in {APPLIED_DIR.as_posix()}/)", file=sys.stderr)
         return EXIT_USAGE
+    if args.check or (not args.patches and not (root / PATCH_DIR).is_dir()):   # writes nothing: no lock
+        return _apply_all(root, args)
+    with signals_as_exit(), _one_apply_at_a_time(root):
+        return _apply_all(root, args)
+
+
+def _apply_all(root: Path, args: argparse.Namespace) -> int:
     patches = []
     for name in args.patches:
         path = _resolve_argument(root, name, args.revert)

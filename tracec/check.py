@@ -6,7 +6,8 @@ directory (ruff's format, so editors and CI annotate it), then a summary on stde
 1 problems, 2 usage error, 123 internal error (the CLI's catch-all).
 
 Checked: the annotations in every Python file under PATHs (rules in `tracec.checkrules`), instrumented
-build output inside source folders (TC301), pending patches that no longer apply (TC401: all of them
+build output inside source folders (TC301), temp files a killed tracec write left beside them (TC302),
+pending patches that no longer apply (TC401: all of them
 without PATHs, else those whose target is among the checked files, so a pre-commit run names the patches
 the staged edits made stale), and a `.tracec/` folder git does not ignore (TC501).
 """
@@ -26,12 +27,14 @@ from pathlib import Path
 
 from tracec.build import UsageError as BuildUsageError
 from tracec.build import PARALLEL_MIN_FILES, discover
+from tracec.fileio import TEMP_PREFIX, TEMP_SUFFIX
 from tracec.importhook import find_project_root
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 # set by the runtime header the transform puts into every instrumented module (transforms/__init__.py)
 _HEADER_NAME = "_tracec_m"
 _GIT_TIMEOUT = 30
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"[A-Za-z0-9_]+" + re.escape(TEMP_SUFFIX))   # mkstemp's names
 _WORD = re.compile(rb"\btracec\b")   # not "settrace_call": an annotation, pragma or build header says tracec
 
 
@@ -124,6 +127,22 @@ def check_files(files: list[Path], jobs: int) -> list[Finding]:
     return findings
 
 
+def leftover_temp_files(files: list[Path]) -> list[Finding]:
+    """TC302: a temp file of write_atomic beside a checked file. It is only left when the writer died
+    without running Python's cleanup (SIGKILL, power cut) before os.replace, so the file it was to
+    replace still holds its old content and the temp file is garbage."""
+    findings = []
+    for folder in sorted({path.parent for path in files}):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        findings.extend(Finding(_display(folder / name), 1, 1, "TC302", "leftover temp file of a tracec write "
+                                "that was killed before it finished; the file it was replacing is unchanged: "
+                                "delete this one") for name in names if _TEMP_NAME.fullmatch(name))
+    return findings
+
+
 def stale_patches(root: Path, targets: set[Path] | None) -> list[Finding]:
     """Pending patches that `tracec apply` would refuse, checked in order like `tracec apply --check`
     (each sees the files as the patches before it leave them). `targets`: only patches to these files."""
@@ -168,6 +187,7 @@ def check_command(args: argparse.Namespace) -> int:
         print(f"tracec check: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     findings = check_files(files, os.cpu_count() or 1)
+    findings.extend(leftover_temp_files(files))
     findings.extend(stale_patches(root, set(files) if args.paths else None))
     findings.extend(tracec_dir_not_ignored(root))
     for finding in findings:

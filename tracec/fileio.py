@@ -1,11 +1,20 @@
 """The one way tracec writes a file: a temp file in the same folder, then os.replace, so a reader (or a
 crash, or Ctrl-C) never leaves half a file behind. (The runtime keeps its own copy: it imports nothing
-from tracec.)"""
+from tracec.)
+
+The temp file is removed on every exit Python sees (an exception, Ctrl-C, and SIGTERM/SIGHUP inside
+`signals_as_exit`). Only SIGKILL or a power cut can leave one; its name (TEMP_PREFIX...TEMP_SUFFIX) is
+what `tracec check` reports (TC302)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
+
+TEMP_PREFIX, TEMP_SUFFIX = ".tracec-", ".tmp"
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int | None = None,
@@ -14,7 +23,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int | No
     permission bits to give the file; `sync`: fsync before the rename (user source files)."""
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".tracec-", suffix=".tmp")
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
@@ -30,3 +39,24 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int | No
         except OSError:
             pass
         raise
+
+
+def _exit(signum, frame) -> None:
+    raise SystemExit(128 + signum)   # the shell's status for "killed by signum"
+
+
+@contextlib.contextmanager
+def signals_as_exit():
+    """SIGTERM and SIGHUP raise SystemExit while inside, so `finally` blocks and write_atomic's cleanup
+    run (Python's default for them is to die on the spot, leaving the temp file behind). A no-op outside
+    the main thread, where handlers cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {name: signal.signal(getattr(signal, name), _exit) for name in names}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), signal.SIG_DFL if handler is None else handler)
