@@ -20,12 +20,14 @@ def instrumented_body(source: str, **options) -> str:
     source = textwrap.dedent(source)
     result = instrument_source(source, path=options.pop("path", "m.py"), module=options.pop("module", "m"),
                                **options)
-    assert result.error is None, str(result.error)
-    assert result.code.count("\n") == source.count("\n"), "instrumenting must preserve the line count"
-    for placed in (result.header + "; ", "; " + result.header, result.header):
-        if placed in result.code:
-            return result.code.replace(placed, "", 1)
-    return result.code
+    assert result.error is None and result.internal is None, str(result.error or result.internal)
+    code = result.code
+    for placed in (result.header + "; ", "; " + result.header, "\n" + result.header, result.header):
+        if placed in code:
+            code = code.replace(placed, "", 1)
+            break
+    assert code.count("\n") == source.count("\n"), "instrumenting must preserve the line count"
+    return code
 
 
 def load_module(tmp_path: Path, name: str, source: str, instrument: bool, all_functions: bool = True):

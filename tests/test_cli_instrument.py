@@ -130,8 +130,21 @@ def test_all_instruments_unannotated_functions(project):
     assert len(built.read_text().splitlines()) == len(util.read_text().splitlines())
 
 
-def test_all_on_a_file_with_no_line_for_the_header_still_builds_a_runnable_copy(project):
+def test_all_on_a_file_of_only_functions_keeps_every_line(project):
     write(project / "defs.py", "def double(x):\n    return 2 * x\n")  # no module-level code at all
+    done = tracec("instrument", "--all", "defs.py", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert "note:" not in done.stderr
+    built = (project / ".tracec" / "build" / "defs.py").read_text().splitlines()
+    assert built[0] == "def double(x):" and built[2].startswith("import tracec.runtime")   # a new last line
+    ran = subprocess.run([sys.executable, "-c", "import defs; print(defs.double(21))"],
+                         cwd=project / ".tracec" / "build", capture_output=True, text=True)
+    assert (ran.returncode, ran.stdout) == (0, "42\n"), ran.stderr
+
+
+def test_all_on_a_file_with_no_line_for_the_header_still_builds_a_runnable_copy(project):
+    # `kind()` runs when `def double` runs, and nothing before it can carry the header
+    write(project / "defs.py", "def kind():\n    return int\ndef double(x: kind()):\n    return 2 * x\n")
     done = tracec("instrument", "--all", "defs.py", cwd=project)
     assert done.returncode == 0, done.stderr
     assert "defs.py: note:" in done.stderr  # the copy gained a line; the user is told

@@ -194,7 +194,7 @@ def test_graph_names_use_dotted_module_and_root_relative_path(tmp_path, isolated
 
 
 def test_module_without_a_spare_line_for_the_header(tmp_path, isolated_imports):
-    source = "def double(x):\n    return x * 2\n"
+    source = "def kind():\n    return int\ndef double(x: kind()):\n    return x * 2\n"
     result = instrument_source(source, path="defs.py", module="defs", all_functions=True)
     assert result.changed and not result.header_placed  # the case under test
     write(tmp_path / "defs.py", source)

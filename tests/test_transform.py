@@ -219,8 +219,20 @@ def test_header_can_ride_on_the_first_expression_the_module_evaluates():
     assert namespace["f"](2) == 2
 
 
-def test_header_that_has_no_line_is_reported_not_forced():
+def test_header_of_a_module_of_plain_definitions_becomes_its_new_last_line():
+    # executing `def` statements runs nothing, so the header may come after them: no line moves
     result = instrument_source("def f(x):\n    return x\n", path="m.py", module="m", all_functions=True)
+    assert result.header_placed
+    assert result.code.splitlines() == ["def f(x):", "    _tracec_e(0, (x,)); return _tracec_r(0, x)", result.header]
+    namespace: dict = {}
+    exec(compile(result.code, "m.py", "exec"), namespace)
+    assert namespace["f"](3) == 3
+
+
+def test_header_that_has_no_line_is_reported_not_forced():
+    # f's annotation calls g when the `def` runs, and there is no blank line, default or decorator to use
+    source = "def g():\n    return int\ndef f(x: g()):\n    return x\n"
+    result = instrument_source(source, path="m.py", module="m", all_functions=True)
     assert not result.header_placed
     assert result.header.startswith("import tracec.runtime as _tracec_rt; _tracec_m = ")
     namespace: dict = {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import sys
+import threading
 from dataclasses import dataclass
 
 
@@ -9,17 +12,22 @@ __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instru
 
 TABLE_FORMAT = 2   # bump when the header's tables change shape; the runtime refuses other formats
 _TABLES = "_tracec_tables_"   # stand-in for the header's table literal while LibCST places it
+# Room for the deepest code CPython compiles (a 5 000-term sum on 3.13, 200 nested brackets): LibCST's
+# visitors recurse once or more per nesting level
+DEEP_RECURSION_LIMIT = 200_000
+DEEP_STACK_BYTES = 1 << 30   # virtual: only the pages a deep recursion touches are ever committed
 
 
 @dataclass(frozen=True)
 class SourceError:
     path: str
     line: int
-    col: int
+    col: int       # 1-based; 0 when the problem has a line but no column
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+        where = f"{self.path}:{self.line}:{self.col}" if self.col else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class InstrumentResult:
     header: str
     header_placed: bool
     tables: tuple = ((), (), ())   # (functions, statements, params) as the header passes them to the runtime
+    internal: SourceError | None = None   # the pass failed on this file: use the original source
 
     @property
     def changed(self) -> bool:
@@ -45,23 +54,52 @@ def wants_instrumentation(source: str, all_functions: bool = False) -> bool:
 
 def instrument_source(source: str, *, path: str, module: str, all_functions: bool = False,
                       first_ids: tuple[int, int, int] = (0, 0, 0)) -> InstrumentResult:
-    """Instrument one module's source. Never raises for bad input: syntax errors come back in `.error`.
+    """Instrument one module's source. Never raises: code Python rejects comes back in `.error`; a
+    failure of the pass itself (a crash, or output that would not compile or would move a line) comes
+    back in `.internal`, with `.code` None, so the caller uses the original source.
 
     `first_ids` numbers functions, statements and param sites from where a live module's table ends, so
     code recompiled from a changed source (an optimizer candidate) can extend that table."""
     if not wants_instrumentation(source, all_functions):
         return InstrumentResult(path, source, source, None, 0, "", False)
+    # Python decides what is valid code, and what the output is checked against
+    try:
+        tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        compile(tree, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return InstrumentResult(path, source, None, _python_error(path, exc), 0, "", False)
+    try:
+        result = deep_call(_instrument, source, path, module, all_functions, first_ids)
+    except Exception as exc:   # a bug or limit of the pass must never reach the caller as a crash
+        return _internal(path, source, 1, f"{type(exc).__name__}: {_first_line(str(exc))}")
+    if result.error is not None or not result.changed:
+        return result
+    from .verify import check_output
+
+    try:
+        problem = check_output(tree, result.code, path)
+    except Exception as exc:
+        problem = (1, f"checking the output failed: {type(exc).__name__}: {_first_line(str(exc))}")
+    if problem is not None:
+        return _internal(path, source, *problem)
+    return result
+
+
+def _instrument(source: str, path: str, module: str, all_functions: bool,
+                first_ids: tuple[int, int, int]) -> InstrumentResult:
     # imported here so that loading this package (the import hook's cache hits) costs no LibCST import
     import libcst as cst
     from libcst.metadata import PositionProvider
 
     from .instrument import FunctionRewriter
-    from .module import PRAGMA, ModuleInstrumenter, place_header, tracec_names, wrap
+    from .header import place_header
+    from .module import PRAGMA, ModuleInstrumenter, tracec_names, wrap
 
     try:
         tree = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        return InstrumentResult(path, source, None, _syntax_error(path, source, exc), 0, "", False)
+    except cst.ParserSyntaxError as exc:   # Python compiled it: a limit of LibCST's grammar, not the user's error
+        message = (exc.message.splitlines() or ["invalid syntax"])[0]
+        return _internal(path, source, exc.raw_line, f"LibCST cannot parse this: {message}")
     wrapper = wrap(tree)
     positions = wrapper.resolve(PositionProvider)
     visitor = ModuleInstrumenter(module, all_functions or bool(PRAGMA.search(source)), tracec_names(tree))
@@ -90,13 +128,61 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
                             placed, raw)
 
 
+def _internal(path: str, source: str, line: int, message: str) -> InstrumentResult:
+    return InstrumentResult(path, source, None, None, 0, "", False,
+                            internal=SourceError(path, line, 0, f"internal error: {message}; file left uninstrumented"))
+
+
 def _syntax_error(path: str, source: str, exc) -> SourceError:
-    """CPython's own message and position when it agrees the code is invalid; LibCST's otherwise."""
+    """Where LibCST failed to parse `source`: Python's own message and position when it agrees the code
+    is invalid, LibCST's otherwise (tracec check's TC001)."""
     try:
         compile(source, path, "exec", dont_inherit=True)
-    except SyntaxError as err:
-        return SourceError(path, err.lineno or 1, err.offset or 1, f"syntax error: {err.msg}")
-    except ValueError as err:   # e.g. null bytes
-        return SourceError(path, 1, 1, f"cannot parse: {err}")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+        return _python_error(path, err)
     return SourceError(path, exc.raw_line, exc.raw_column + 1,
                        "syntax LibCST cannot parse: " + (exc.message.splitlines() or ["invalid syntax"])[0])
+
+
+def _python_error(path: str, exc: BaseException) -> SourceError:
+    if isinstance(exc, SyntaxError):
+        return SourceError(path, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}")
+    if isinstance(exc, ValueError):   # e.g. null bytes
+        return SourceError(path, 1, 1, f"cannot parse: {exc}")
+    return SourceError(path, 1, 1, f"Python cannot compile this file: {type(exc).__name__}: {_first_line(str(exc))}")
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+def deep_call(function, *args):
+    """`function(*args)`; if it runs out of recursion depth, once more in a thread with a large stack
+    and a raised recursion limit (process-wide while it runs, so only for the file that needs it)."""
+    try:
+        return function(*args)
+    except RecursionError:
+        pass
+    outcome: list = []
+
+    def run() -> None:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, DEEP_RECURSION_LIMIT))
+        try:
+            outcome.append((True, function(*args)))
+        except BaseException as exc:
+            outcome.append((False, exc))
+        finally:
+            sys.setrecursionlimit(limit)
+
+    size = threading.stack_size(DEEP_STACK_BYTES)
+    try:
+        worker = threading.Thread(target=run, name="tracec-deep-transform")
+        worker.start()
+    finally:
+        threading.stack_size(size)
+    worker.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value

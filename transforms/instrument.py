@@ -9,31 +9,26 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .embedding import CALL_ARGUMENT, CONDITION, OR_OPERAND, parenthesize, spaced, without_parens
 from .names import analyse, param_names, pattern_captures, target_names, target_reads
 
 HOOK_PREFIX = "_tracec_"
 CODE_CHARS = 300
 
 
-def hook_call(hook: str, index: int, expr: cst.BaseExpression | None = None, with_value: bool = True) -> cst.Call:
+def hook_call(hook: str, index: int, expr: cst.BaseExpression | None = None, with_value: bool = True):
+    """`_tracec_<hook>(index, expr)`. A statement keyword written against expr (`while(x):`) needs a space
+    once this call replaces it: the callers give it one (`spaced`)."""
     args = [cst.Arg(cst.Integer(str(index)))]
     if with_value:
-        args.append(cst.Arg(_parenthesize(expr if expr is not None else cst.Name("None"))))
+        args.append(cst.Arg(parenthesize(expr if expr is not None else cst.Name("None"), CALL_ARGUMENT)))
     return cst.Call(cst.Name(f"{HOOK_PREFIX}{hook}"), args)
-
-
-def _parenthesize(expr: cst.BaseExpression) -> cst.BaseExpression:
-    """An expression moved into a call argument keeps its meaning only if bare tuples, yields and
-    generator expressions get their own parentheses."""
-    if isinstance(expr, (cst.Tuple, cst.Yield, cst.GeneratorExp)) and not expr.lpar:
-        return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return expr
 
 
 def _before(call: cst.Call, expr: cst.BaseExpression) -> cst.BaseExpression:
     """`(hook() and None or expr)`: runs the hook first and evaluates to expr whatever it returns."""
     return cst.BooleanOperation(cst.BooleanOperation(call, cst.And(), cst.Name("None")), cst.Or(),
-                                _parenthesize(expr), lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+                                parenthesize(expr, OR_OPERAND), lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
 
 
 def _is_string_statement(small: cst.BaseSmallStatement) -> bool:
@@ -148,6 +143,7 @@ class FunctionRewriter:
                                   use.reads + target_reads(stmt.target),
                                   use.writes + target_names(stmt.target))
             return stmt.with_changes(iter=hook_call("c", sid, self.expression(stmt.iter, scope)),
+                                     whitespace_after_in=spaced(stmt.whitespace_after_in),
                                      body=self.block(stmt.body, scope.under(sid)),
                                      orelse=self._else(stmt.orelse, scope.under(sid)))
         if isinstance(stmt, cst.With):
@@ -157,7 +153,8 @@ class FunctionRewriter:
             sid = self._statement(scope, "control", "with", "with " + ", ".join(self._code(i.item) for i in items)
                                   + ":", stmt, items[-1], use.reads, use.writes + writes)
             items[-1] = items[-1].with_changes(item=hook_call("c", sid, self.expression(items[-1].item, scope)))
-            return stmt.with_changes(items=items, body=self.block(stmt.body, scope.under(sid)))
+            return stmt.with_changes(items=items, body=self.block(stmt.body, scope.under(sid)),
+                                     whitespace_after_with=spaced(stmt.whitespace_after_with))
         if isinstance(stmt, (cst.Try, cst.TryStar)):
             return self._try(stmt, scope)
         if isinstance(stmt, cst.Match):
@@ -167,7 +164,8 @@ class FunctionRewriter:
                                   stmt.subject, use.reads, use.writes + captures)
             inner = scope.under(sid)
             cases = [case.with_changes(body=self.block(case.body, inner)) for case in stmt.cases]
-            return stmt.with_changes(subject=hook_call("c", sid, self.expression(stmt.subject, scope)), cases=cases)
+            return stmt.with_changes(subject=hook_call("c", sid, self.expression(stmt.subject, scope)), cases=cases,
+                                     whitespace_after_match=spaced(stmt.whitespace_after_match))
         if isinstance(stmt, cst.FunctionDef):
             return self.nested_function(stmt, f"{scope.qualname}.<locals>.{stmt.name.value}", scope)
         if isinstance(stmt, cst.ClassDef):
@@ -182,16 +180,22 @@ class FunctionRewriter:
         inner = scope.under(sid)
         # `if t:` -> `if (_c(sid, True) if t else _c(sid, False)):` tests t exactly once, as plain Python
         # does; passing t's value through the hook would call `__bool__` again after `a and b`
-        test = cst.IfExp(test=self.expression(stmt.test, scope), body=hook_call("c", sid, cst.Name("True")),
-                         orelse=hook_call("c", sid, cst.Name("False")), lpar=[cst.LeftParen()],
-                         rpar=[cst.RightParen()])
+        tested = self.expression(stmt.test, scope)
+        test = cst.IfExp(test=parenthesize(without_parens(tested), CONDITION),
+                         body=hook_call("c", sid, cst.Name("True")), orelse=hook_call("c", sid, cst.Name("False")),
+                         lpar=tested.lpar or [cst.LeftParen()], rpar=tested.rpar or [cst.RightParen()])
         body = self.block(stmt.body, inner)
         orelse = stmt.orelse
         if isinstance(orelse, cst.If):
             orelse = self._conditional(orelse, inner, "elif")
         else:
             orelse = self._else(orelse, inner)
-        return stmt.with_changes(test=test, body=body, orelse=orelse)
+        # (LibCST's validation ignores an IfExp's own parentheses: `while(` needs its space back)
+        if isinstance(stmt, cst.While):
+            return stmt.with_changes(test=test, body=body, orelse=orelse,
+                                     whitespace_after_while=spaced(stmt.whitespace_after_while))
+        return stmt.with_changes(test=test, body=body, orelse=orelse,
+                                 whitespace_before_test=spaced(stmt.whitespace_before_test))
 
     def _else(self, orelse, scope: Scope):
         if orelse is None:
@@ -306,7 +310,8 @@ class _ExpressionRewriter(cst.CSTTransformer):
             sid = owner._statement(self.scope, "op", "yield from", owner._code(original), original, original,
                                    use.reads, use.writes)
             return updated.with_changes(value=updated.value.with_changes(
-                item=hook_call("y", sid, updated.value.item)))
+                item=hook_call("y", sid, updated.value.item),
+                whitespace_after_from=spaced(updated.value.whitespace_after_from)))
         use = analyse(value)
         sid = owner._statement(self.scope, "op", "yield", owner._code(original), original, original,
                                use.reads, use.writes)

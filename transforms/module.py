@@ -1,4 +1,5 @@
-"""Module level of the pass: finds traced functions and param sites, then places the runtime header."""
+"""Module level of the pass: finds traced functions and param sites (transforms/header.py then places the
+runtime header)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from .embedding import replacing, without_parens
 from .instrument import FunctionRewriter, hook_call
 
 PRAGMA = re.compile(r"#\s*tracec:\s*trace-module\b")
@@ -153,7 +155,8 @@ class ModuleInstrumenter(cst.CSTTransformer):
         global_name = target if not scope_name else ("." + target if class_level else None)
         site = len(self.params)
         self.params.append((key, self.positions(original), doc if isinstance(doc, str) else None, global_name))
-        return hook_call("p", site, updated)
+        # the hook call wears the site's own parentheses: `not(tracec.param(...))` stays `not(...)`
+        return replacing(updated, hook_call("p", site, without_parens(updated)))
 
     def positions(self, node: cst.CSTNode) -> int:
         return self.get_metadata(PositionProvider, node).start.line
@@ -194,93 +197,8 @@ class ModuleInstrumenter(cst.CSTTransformer):
         return True
 
 
-def place_header(module: cst.Module, header: str, header_expression: str) -> tuple[cst.Module, bool]:
-    """Put the header on an existing line: after the docstring and `from __future__` imports, or in front
-    of the first simple statement, or on a blank/comment line before the first statement, or, as an
-    assignment expression, into the first expression the module evaluates at import."""
-    header_line = cst.parse_statement(header)
-    body = list(module.body)
-    if not body:
-        return module, False
-    future_index = None
-    for i, stmt in enumerate(body):
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            break
-        if any(isinstance(s, cst.ImportFrom) and s.module is not None and not s.relative and
-               cst.helpers.get_full_name_for_node(s.module) == "__future__" for s in stmt.body):
-            future_index = i
-    if future_index is not None:
-        stmt = body[future_index]
-        body[future_index] = stmt.with_changes(body=[*stmt.body, *header_line.body])
-        return module.with_changes(body=body), True
-    first = body[0]
-    if isinstance(first, cst.SimpleStatementLine):
-        small = list(first.body)
-        at = 1 if isinstance(small[0], cst.Expr) and isinstance(
-            small[0].value, (cst.SimpleString, cst.ConcatenatedString)) else 0
-        body[0] = first.with_changes(body=small[:at] + list(header_line.body) + small[at:])
-        return module.with_changes(body=body), True
-    # a compound first statement: trade a blank or ordinary comment line before it for the header
-    leading, header_lines = list(first.leading_lines), list(module.header)
-    spare_from = leading if leading and not _special(leading[-1]) else (
-        header_lines if header_lines and not _special(header_lines[-1]) else None)
-    if spare_from is None:
-        # definitions run no traced code, so the first later simple statement is still early enough
-        for i, stmt in enumerate(body):
-            if isinstance(stmt, cst.SimpleStatementLine):
-                body[i] = stmt.with_changes(body=[*header_line.body, *stmt.body])
-                return module.with_changes(body=body), True
-            if not isinstance(stmt, cst.FunctionDef) or stmt.decorators:
-                placed = _header_in_expression(stmt, cst.parse_expression(header_expression))
-                if placed is None:
-                    break
-                body[i] = placed
-                return module.with_changes(body=body), True
-        return module, False
-    spare = spare_from.pop()
-    new_line = header_line.with_changes(
-        leading_lines=leading if spare_from is header_lines else [],
-        trailing_whitespace=cst.TrailingWhitespace(
-            whitespace=cst.SimpleWhitespace("  " if spare.comment else ""), comment=spare.comment))
-    if spare_from is header_lines:
-        body[0] = first.with_changes(leading_lines=[])
-        return module.with_changes(header=header_lines, body=[new_line, *body]), True
-    body[0] = first.with_changes(leading_lines=[])
-    return module.with_changes(body=[new_line.with_changes(leading_lines=leading), *body]), True
-
-
-def _header_in_expression(stmt: cst.BaseStatement, header: cst.BaseExpression):
-    """`if test:` -> `if (_tracec_m := ...) and (True if test else False):`; the hooks object is
-    truthy, so the statement sees its own expression's value. Also decorators, `for` iterables, `with`
-    and `match` (not `while`, whose test runs again on every iteration)."""
-    def first(expr):
-        return cst.BooleanOperation(header, cst.And(), expr.with_changes(
-            lpar=expr.lpar or [cst.LeftParen()], rpar=expr.rpar or [cst.RightParen()]))
-
-    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.decorators:
-        decorators = list(stmt.decorators)
-        decorators[0] = decorators[0].with_changes(decorator=first(decorators[0].decorator))
-        return stmt.with_changes(decorators=decorators)
-    if isinstance(stmt, cst.If):   # `True if test else False`: the test is evaluated for truth once
-        return stmt.with_changes(test=first(cst.IfExp(test=stmt.test, body=cst.Name("True"),
-                                                      orelse=cst.Name("False"))))
-    if isinstance(stmt, cst.For):
-        return stmt.with_changes(iter=first(stmt.iter))
-    if isinstance(stmt, cst.With):
-        items = list(stmt.items)
-        items[0] = items[0].with_changes(item=first(items[0].item))
-        return stmt.with_changes(items=items)
-    if isinstance(stmt, cst.Match):
-        return stmt.with_changes(subject=first(stmt.subject))
-    return None
-
-
-def _special(line: cst.EmptyLine) -> bool:
-    return bool(line.comment) and (line.comment.value.startswith("#!") or "coding" in line.comment.value)
-
-
 def wrap(module: cst.Module):
     return MetadataWrapper(module, unsafe_skip_copy=True)
 
 
-__all__ = ["ModuleInstrumenter", "PRAGMA", "api_name", "place_header", "tracec_names", "wrap"]
+__all__ = ["ModuleInstrumenter", "PRAGMA", "api_name", "tracec_names", "wrap"]
