@@ -65,8 +65,11 @@ def _is_under(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def discover(paths: list[str], root: Path, out_dir: Path) -> list[Path]:
-    """Python files named by `paths` (files, or directories searched recursively)."""
+def discover(paths: list[str], root: Path, out_dir: Path, problems: list[str] | None = None) -> list[Path]:
+    """Regular Python files named by `paths` (files, or directories searched recursively). A directory
+    that cannot be listed is named in `problems` (else it would vanish from the build unnoticed); FIFOs,
+    devices and sockets named *.py are passed over, since reading one would block or never end."""
+    problems = [] if problems is None else problems
     found: dict[Path, None] = {}
     for raw in paths:
         if not os.path.exists(raw):
@@ -76,10 +79,17 @@ def discover(paths: list[str], root: Path, out_dir: Path) -> list[Path]:
             raise UsageError(f"{raw}: outside the project root {root}; run tracec from inside it")
         if _is_under(real, out_dir):
             continue
-        if real.is_file():
+        if not real.is_dir():
+            if not real.is_file():
+                raise UsageError(f"{raw}: not a regular file (a FIFO, device or socket); name Python files")
             found[real] = None
             continue
-        for folder, dirnames, filenames in os.walk(real):
+
+        def unreadable(error: OSError) -> None:
+            where = _display(Path(error.filename)) if error.filename else raw
+            problems.append(f"{where}: cannot read directory: {error.strerror}; fix its permissions or leave it out")
+
+        for folder, dirnames, filenames in os.walk(real, onerror=unreadable):
             dirnames[:] = sorted(
                 name
                 for name in dirnames
@@ -90,9 +100,38 @@ def discover(paths: list[str], root: Path, out_dir: Path) -> list[Path]:
             )
             for name in sorted(filenames):
                 path = Path(os.path.realpath(os.path.join(folder, name)))
-                if name.endswith(".py") and _is_under(path, root):
+                if name.endswith(".py") and _is_under(path, root) and path.is_file():
                     found[path] = None
     return sorted(found)
+
+
+def symlink_below(folder: Path, path: Path) -> Path | None:
+    """The first symbolic link among `path`'s parent folders below `folder`, if any: writing a file there
+    would land wherever the link points (a link in the build tree to the sources overwrote them)."""
+    try:
+        parts = path.parent.relative_to(folder).parts
+    except ValueError:
+        return path.parent
+    current = folder
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
+def build_directory(out: str | None, root: Path) -> Path:
+    """The build directory: inside the project root, outside .git/, and not reached through a link."""
+    given = Path(os.path.abspath(out if out else root / ".tracec" / "build"))
+    if not _is_under(given, root):
+        raise UsageError(f"{out or given}: the build directory must be inside the project root {root}")
+    if ".git" in (part.lower() for part in given.relative_to(root).parts):
+        raise UsageError(f"{out or given}: the build directory may not be inside .git/")
+    link = symlink_below(root, given / "file")
+    if link is not None:
+        raise UsageError(f"{_display(link)}: is a symbolic link; tracec never writes through one: remove it "
+                         "or choose another build directory with -o")
+    return given
 
 
 def place_header(code: str, header: str) -> str:
@@ -135,29 +174,30 @@ def python_syntax_error(source: str | bytes, rel: str) -> str:
     return ""
 
 
-def instrument_one(job: tuple[str, str, str, bool]) -> tuple[str | None, str, int, bool]:
-    """(text, rel, module, all_functions) -> (code, message, functions, internal); runs in workers.
+def instrument_one(job: tuple[str, str, str, bool]) -> tuple[str | None, str, int, str]:
+    """(text, rel, module, all_functions) -> (code, message, functions, verdict); runs in workers.
 
-    `message` is the error when `code` is None, else an optional note.
+    verdict "ok": `code` is the output and `message` an optional note; "error": the file is not valid
+    Python (`message` says where); "internal": tracec could not instrument it (its bug or limit), so
+    the original is to be used and `message` says why.
     """
     text, rel, module, all_functions = job
     try:
         from tracec.transforms import instrument_source
 
         result = instrument_source(text, path=rel, module=module, all_functions=all_functions)
-        if result.error is not None:
-            # Python's parser locates errors better than LibCST's; keep LibCST's message only
-            # for code Python accepts but LibCST cannot parse.
-            return None, python_syntax_error(text, rel) or str(result.error), 0, False
-        code, note = result.code, ""
-        if code != text and result.header and not result.header_placed:
-            code = place_header(code, result.header)
-            if len(code.splitlines()) != len(text.splitlines()):
-                note = (f"{rel}: note: no blank or comment line before the first statement to carry "
-                        "the runtime header; added a line, so the build copy's lines shift by one")
-        return code, note, result.functions, False
-    except Exception as exc:  # a crash in one file must not stop the tree
-        return None, f"{rel}: internal error: {type(exc).__name__}: {exc}", 0, True
+    except Exception as exc:   # instrument_source never raises; if it did, one file must not stop the tree
+        return None, f"{rel}:1: internal error: {type(exc).__name__}: {exc}; file left uninstrumented", 0, "internal"
+    if result.internal is not None:
+        return None, str(result.internal), 0, "internal"
+    if result.error is not None:
+        return None, str(result.error), 0, "error"
+    code, note = result.code, ""
+    if code != text and result.header and not result.header_placed:
+        code = place_header(code, result.header)
+        note = (f"{rel}: note: no line runs early enough to carry the runtime header; added one at the top, "
+                "so the build copy's lines shift by one")
+    return code, note, result.functions, "ok"
 
 
 class BuildCache:
@@ -300,12 +340,14 @@ class Builder:
             self._collect(items, jobs, map(instrument_one, jobs), advance)
 
     def _collect(self, items, jobs, results, advance) -> None:
-        for item, job, (code, message, functions, internal) in zip(items, jobs, results):
+        for item, job, (code, message, functions, verdict) in zip(items, jobs, results):
             item.parsed = True
             advance()
+            if verdict == "internal":   # the original is built instead: the tree still runs
+                item.status, item.message, item.output = "internal", message, item.data
+                continue
             if code is None:
-                item.status = "internal" if internal else "error"
-                item.message, item.output = message, None
+                item.status, item.message, item.output = "error", message, None
                 continue
             if message:
                 print(message, file=self.stderr)  # a note; the file is still built
@@ -335,20 +377,33 @@ class Builder:
         return stale
 
     def _write(self, item: Item) -> None:
-        if item.status == "internal":
+        if item.status == "internal":   # written as is, never cached: every run reports it again
+            self._write_output(item)
             return
         entry = {"key": item.key, "version": self.version, "path": item.rel}
         if item.status == "error":
             entry["error"] = item.message
         else:
-            if item.status != "cached" and _read_or_none(item.out) != item.output:
-                write_atomic(item.out, item.output, mode=item.src.stat().st_mode & 0o7777)
-                if self.fail_on_change:
-                    self.rewritten += 1
-                    print(f"rewrote: {_display(item.out)}", file=self.stdout)
+            if item.status != "cached":
+                self._write_output(item)
             entry["out"] = _sha(item.output)
             entry["copy"] = item.output == item.data
         self.cache.store(item.rel, self.all_functions, entry)
+
+    def _write_output(self, item: Item) -> None:
+        if _read_or_none(item.out) == item.output:
+            return
+        link = symlink_below(self.out_dir, item.out)
+        if link is not None:
+            item.status = "error"
+            item.message = (f"{_display(item.out)}: not written: {_display(link)} is a symbolic link and tracec "
+                            "never writes through one; remove it from the build directory")
+            print(item.message, file=self.stderr)
+            return
+        write_atomic(item.out, item.output, mode=item.src.stat().st_mode & 0o7777)
+        if self.fail_on_change:
+            self.rewritten += 1
+            print(f"rewrote: {_display(item.out)}", file=self.stdout)
 
     def _summary(self, items: list[Item], stale: list) -> None:
         count = {name: 0 for name in ("instrumented", "copied", "cached", "error", "internal")}
@@ -356,12 +411,13 @@ class Builder:
             count[item.status] = count.get(item.status, 0) + 1
         functions = sum(item.functions for item in items)
         parsed = sum(item.parsed for item in items)
-        errors = count["error"] + count["internal"]
         text = (
             f"tracec instrument: {len(items)} files: {count['instrumented']} instrumented "
             f"({functions} functions), {count['copied']} copied, {count['cached']} cached, "
-            f"{errors} errors, {parsed} parsed"
+            f"{count['error']} errors, {parsed} parsed"
         )
+        if count["internal"]:
+            text += f", {count['internal']} left uninstrumented by a tracec error (exit 123)"
         if "check" in self.mode:
             text += f"; {len(stale)} stale in {_display(self.out_dir)}"
         elif self.mode == "write":
@@ -396,10 +452,14 @@ def instrument_command(paths: list[str], *, out: str | None, all_functions: bool
     """Entry point for `tracec instrument`; returns the exit status."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     root = find_project_root()
-    out_dir = Path(os.path.realpath(out if out else root / ".tracec" / "build"))
-    files = discover(paths, root, out_dir)
+    out_dir = build_directory(out, root)
+    problems: list[str] = []
+    files = discover(paths, root, out_dir, problems)
     mode = "check+diff" if check and diff else "check" if check else "diff" if diff else "write"
     builder = Builder(root=root, out_dir=out_dir, all_functions=all_functions, mode=mode,
                       jobs=jobs or os.cpu_count() or 1, stdout=stdout, stderr=stderr,
                       fail_on_change=fail_on_change)
-    return builder.run(files)
+    for problem in problems:
+        print(problem, file=stderr)
+    status = builder.run(files)
+    return max(status, 1) if problems and status in (0, 1) else status

@@ -33,6 +33,7 @@ from types import CodeType
 # to drop column carets in tracebacks, which would point at the wrong columns of those lines.
 CHANGED_LINES: dict[str, frozenset[int]] = {}
 
+_WARNED: set[str] = set()   # files whose instrumentation failed, warned about once per process
 _CACHE_MAGIC = importlib.util.MAGIC_NUMBER + b"TRC1"
 _STAMP = struct.Struct("<QQ")  # source mtime_ns, source size
 _SKIP_PARTS = frozenset({"site-packages", "dist-packages", "__pycache__"})
@@ -192,6 +193,11 @@ def compile_project_source(
     if not wants_instrumentation(text, all_functions):
         return compile(source_bytes, filename, "exec", dont_inherit=True)
     result = instrument_source(text, path=path, module=module, all_functions=all_functions)
+    if result.internal is not None:   # tracec's own failure: the module runs as written, untraced
+        if filename not in _WARNED:
+            _WARNED.add(filename)
+            warnings.warn(f"tracec: {result.internal}", ImportWarning, stacklevel=2)
+        return compile(source_bytes, filename, "exec", dont_inherit=True)
     if result.error is not None:
         # Let Python report the error itself (exact message, filename, line and caret) ...
         code = compile(source_bytes, filename, "exec", dont_inherit=True)
@@ -243,7 +249,8 @@ class TracecLoader(importlib.machinery.SourceFileLoader):
                     CHANGED_LINES[source_path] = frozenset(changed)
                 return code
         code = self.source_to_code(self.get_data(source_path), source_path)
-        if cache_path is not None and not sys.dont_write_bytecode:
+        # a file tracec failed on is not cached: each process runs it untraced and says so again
+        if cache_path is not None and not sys.dont_write_bytecode and source_path not in _WARNED:
             changed = tuple(sorted(CHANGED_LINES.get(source_path, ())))
             try:
                 write_atomic(cache_path, stamp + marshal.dumps((code, changed)))
