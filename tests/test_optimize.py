@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from llm_server import Failure
 from support import TRACEC
 
 APP = '''\
@@ -345,3 +346,53 @@ def test_bad_settings_in_pyproject_are_a_usage_error(tmp_path, scripted_llm):
     result = optimize(root, scripted_llm([]))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "pyproject.toml" in result.stderr and "steps" in result.stderr
+
+
+def test_a_reply_with_a_lone_surrogate_is_refused_and_the_run_goes_on(tmp_path, scripted_llm):
+    """JSON "\\ud800" is half a UTF-16 pair: no UTF-8 file (patch, run state, LLM cache) can hold it. Sent
+    escaped inside the reply's JSON, or raw in the server's message, it is refused with a reason the model
+    sees on the retry (it used to be tried, kept because it scored better, and crash the next step with
+    exit 123, losing the run's improvements)."""
+    root = make_project(tmp_path)
+    escaped = _reply({"GREETING": "Hello SURROGATE"}).replace("SURROGATE", "\\ud800")
+    raw = _reply({"GREETING": "Hello \ud800"}).replace("\\ud800", "\ud800")
+    assert "\ud800" in raw and "\\ud800" in escaped
+    server = scripted_llm([escaped, raw, VALUE_REPLY, CODE_REPLY])
+    result = optimize(root, server, "--steps", "2")       # with the LLM cache, which must store every reply
+    assert result.returncode == 0, result.stderr
+    assert "0.000 -> 1.000" in result.stdout
+    for retry in server.requests[1:3]:
+        assert "lone UTF-16 surrogate" in retry["messages"][-1]["content"]
+    records = calls(root)
+    assert [bool(r["problems"]) for r in records] == [True, True, False, False]
+    assert all(len(r["problems"]) == 1 and "\n" not in r["problems"][0] for r in records[:2])
+    state = json.loads(next((root / ".tracec" / "runs").iterdir()).joinpath("state.json").read_text())
+    assert state["best_values"]["app:GREETING"] == "'Hello'"
+    patch = next((root / ".tracec" / "patches").glob("*.patch"))
+    assert '+GREETING = tracec.param("Hello"' in patch.read_text(encoding="utf-8")
+    assert_applies(root, patch)
+
+
+def test_server_error_text_is_printed_literally_not_as_markup(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    asked = []
+
+    def reply(request):
+        asked.append(request)
+        return VALUE_REPLY if len(asked) == 1 else Failure(400, "bad request: [/bold] is not [red]allowed")
+
+    result = optimize(root, scripted_llm(reply), "--steps", "2")
+    assert result.returncode == 1, result.stderr         # a model error, not an internal one (123)
+    assert "MarkupError" not in result.stderr
+    assert "bad request: [/bold] is not [red]allowed" in result.stdout.replace("\n", " ")
+    patch = next((root / ".tracec" / "patches").glob("*.patch"))   # what improved before is written
+    assert '+GREETING = tracec.param("Hello"' in patch.read_text()
+
+
+def test_resume_with_an_empty_run_id_is_a_usage_error(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    server = scripted_llm([VALUE_REPLY])
+    result = optimize(root, server, "--resume", "")       # e.g. `--resume "$RUN"` with RUN unset
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--resume needs a RUN_ID" in result.stderr, result.stderr
+    assert server.requests == [] and not (root / ".tracec" / "runs").exists()

@@ -85,10 +85,20 @@ REJECTED = [
     ("code empty", reply({"parse": ""}), {}, "parse: the new code is empty"),
     ("code huge", reply({"parse": PARSE + "\n" + "    # pad\n" * 2000}), {}, "more than the limit of 8000"),
     ("code only a body", reply({"parse": "return int(reply)"}), {}, "got 0 def(s) and 1 other statement(s)"),
+    # JSON "\ud800" is half a UTF-16 pair: json decodes it to a str no UTF-8 file (patch, run state) can hold
+    ("lone surrogate", '{"suggestion": {"PROMPT": "Answer \\ud800 briefly."}}', {},
+     "PROMPT: the value holds \\ud800, a lone UTF-16 surrogate, which is not valid Unicode"),
+    ("lone low surrogate in a list", '{"suggestion": {"STOP": ["\\udfff"]}}', {}, "STOP: the value holds \\udfff"),
+    ("lone surrogate in a dict key", '{"suggestion": {"LIMITS": {"\\udc00": 1}}}', {}, "LIMITS: the value holds"),
+    ("lone surrogate in code", '{"suggestion": {"parse": "def parse(reply: str, *, strict=False) -> int:\\n'
+     '    return \'\\ud83d\'"}}', {}, "parse: the value holds \\ud83d, a lone UTF-16 surrogate"),
+    ("lone surrogate sent raw", reply({"PROMPT": "Answer \ud800"}).replace("\\ud800", "\ud800"), {},
+     "PROMPT: the value holds \\ud800"),
 ]
 
 ACCEPTED = [
     ("plain", reply({"RETRIES": 3}), {"app:RETRIES": 3}),
+    ("surrogate pair", '{"suggestion": {"PROMPT": "Answer \\ud83d\\ude00"}}', {"app:PROMPT": "Answer \U0001f600"}),
     ("full key as name", reply({"app:RETRIES": 3}), {"app:RETRIES": 3}),
     ("string False for bool", reply({"VERBOSE": "False"}), {"app:VERBOSE": False}),
     ("string false for bool", reply({"VERBOSE": "false"}), {"app:VERBOSE": False}),

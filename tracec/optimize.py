@@ -23,6 +23,8 @@ from .task_evaluator import UNSEEN, TaskEvaluator, definition_source
 ATTEMPTS = 3      # LLM calls per step: the first, then retries told why the previous reply was unusable
 RETRY_TEMPERATURE = 0.7   # a retry at temperature 0 tends to repeat itself; seeded, so still reproducible
 MEMORY = 5        # past steps shown to the optimizer
+UNENCODABLE_REPLY = ("the reply holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair), which is "
+                     "not valid Unicode; write every character itself")
 
 __all__ = ["Optimizer", "Result", "definition_source", "optimize_command"]
 
@@ -54,7 +56,7 @@ class Optimizer:
     # -- one step ---------------------------------------------------------------------------------
     def step(self, index: int) -> str:
         from .prompt import Example, Variable, build_messages
-        from .reply import parse_reply, reply_schema
+        from .reply import SURROGATES, parse_reply, reply_schema
 
         rng = random.Random(self.config.seed * 1_000_003 + index)
         batch = self.evaluator.batch(rng, self.config.batch_size, self.state.best_values)
@@ -81,9 +83,19 @@ class Optimizer:
         for attempt in range(1, ATTEMPTS + 1):
             messages = build_messages(variables, examples, root=self.root, memory=self.state.memory[-MEMORY:],
                                       problems=problems)
+            # a lone surrogate in the task's data cannot be sent or cached as UTF-8: send U+FFFD instead
+            messages = [{**m, "content": SURROGATES.sub("\ufffd", m["content"])} if isinstance(m.get("content"), str)
+                        else m for m in messages]
             retry = {} if attempt == 1 else {"temperature": max(self.client.temperature, RETRY_TEMPERATURE),
                                              "seed": self.config.seed + attempt}
-            reply = self.client.complete(messages, schema=schema, **retry)
+            try:
+                reply = self.client.complete(messages, schema=schema, **retry)
+            except UnicodeEncodeError:
+                # the prompt is clean, so the reply holds a lone surrogate the LLM cache cannot store as
+                # UTF-8: an unusable reply like any other, and the retry says why
+                problems = [UNENCODABLE_REPLY]
+                self.store.save_call(index, attempt, messages, None, [], problems)
+                continue
             proposal = parse_reply(reply.text, variables)
             changed = {k: v for k, v in proposal.values.items() if v != current.get(k)}
             problems = list(proposal.problems)
@@ -190,7 +202,7 @@ def optimize_command(args) -> int:
              "workers": args.workers, "cache": False if args.no_cache else None,
              "trial_timeout": args.trial_timeout}
     try:
-        store = RunStore.open(root, args.resume) if args.resume else None
+        store = RunStore.open(root, args.resume) if args.resume is not None else None
         config = resolve(root, flags) if store is None else store.config_with(flags)
         if args.pytest:
             from .pytest_task import PytestEvaluator
@@ -213,7 +225,9 @@ def optimize_command(args) -> int:
         return 2
     from rich.console import Console
 
-    console = Console(stderr=True, soft_wrap=True)   # log lines stay whole in CI logs and pipes
+    # soft_wrap: log lines stay whole in CI logs and pipes; markup=False: a model name, a server's error
+    # text or a file name holding "[/bold]" is printed as it is, not parsed (and refused) as rich markup
+    console = Console(stderr=True, soft_wrap=True, markup=False)
     try:
         optimizer = Optimizer(evaluator, root, config, store, client)
         store.check_files(optimizer.originals)

@@ -23,6 +23,9 @@ MAX_REPLY_CHARS = 2_000_000   # a reply longer than this is not searched past th
 _SCAN_STARTS = 500            # `{` positions tried when the reply is not pure JSON
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
 _NAME_CHARS = 60              # how much of an unknown name a problem quotes
+# json decodes "\ud800" (half of a UTF-16 pair, alone) to a str no UTF-8 file can hold; a pair decodes
+# to one character, so any surrogate left in a decoded string is a lone one
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,27 @@ def parse_reply(text: str, variables: Sequence[Variable]) -> Proposal:
                 problems.append(f"{label}: given more than once with different values; give it once")
                 del values[variable.key]
             continue
-        value, problem = _convert(variable, raw)
+        surrogate = lone_surrogate(raw)   # first: no file downstream (run state, patch) could hold it
+        if surrogate:
+            value, problem = None, (f"the value holds {surrogate}, a lone UTF-16 surrogate, which is not valid "
+                                    "Unicode; write the character itself (or both halves of its surrogate pair)")
+        else:
+            value, problem = _convert(variable, raw)
         if problem:
             problems.append(f"{label}: {problem}")
         else:
             values[variable.key] = value
     return Proposal(reasoning, values, tuple(problems))
+
+
+def lone_surrogate(value: object) -> str | None:
+    """The first lone surrogate in a JSON value's strings (keys too), as `\\udXXX`, or None."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=lambda o: getattr(o, "values", None))
+    except RecursionError:   # nested deeper than json itself decodes: _convert refuses it anyway
+        return None
+    found = SURROGATES.search(text)
+    return f"\\u{ord(found.group()):04x}" if found else None
 
 
 def _suggestion(reply: dict, by_name: dict) -> tuple[dict | None, list[str]]:

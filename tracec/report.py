@@ -34,7 +34,9 @@ def print_summary(result, optimizer, client, root) -> None:
     headers = ("parameter", "score (old -> new)", "patch")
     width = max(80, sum(max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in enumerate(headers)) + 1) \
         if rows else 80
-    console = Console(highlight=False, soft_wrap=True, width=width)
+    # markup=False: names, paths, the model and its error text are shown as they are ("[/bold]" in a
+    # server's error message is not rich markup, and would make rich raise)
+    console = Console(highlight=False, soft_wrap=True, width=width, markup=False)
     llm = (f"LLM: {client.calls} call(s), {client.prompt_tokens} prompt + {client.completion_tokens} completion "
            f"tokens, ${client.cost_usd:.4f} ({optimizer.config.model})")
     if client.cache_hits:

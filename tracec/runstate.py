@@ -61,8 +61,11 @@ class RunStore:
 
     @classmethod
     def open(cls, root: Path, run_id: str) -> "RunStore":
+        if not run_id.strip():   # `--resume ""`, e.g. from an unset shell variable: not a new run
+            raise ValueError("--resume needs a RUN_ID, one of the folders in "
+                             f"{root / '.tracec' / 'runs'} (the run id printed by `tracec optimize`)")
         folder = root / ".tracec" / "runs" / run_id
-        if "/" in run_id or "\\" in run_id or not (folder / "state.json").is_file():
+        if any(c in run_id for c in "/\\\0") or run_id in (".", "..") or not (folder / "state.json").is_file():
             raise ValueError(f"no run {run_id!r} in {root / '.tracec' / 'runs'} (see the run id printed by "
                              "`tracec optimize`)")
         config = json.loads((folder / "config.json").read_text())
@@ -93,7 +96,11 @@ class RunStore:
         write_json(self.folder / "state.json", self.state.to_json())
 
     def save_call(self, step: int, attempt: int, messages, reply, accepted, problems) -> None:
+        """`reply` None: the reply could not be kept (see the problems). JSON escapes every non-ASCII
+        character, so a lone surrogate in a reply is logged as its escape, never a crash."""
+        details = {} if reply is None else {
+            "reply": reply.text, "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+            "cost_usd": reply.cost_usd, "cached": reply.cached}
         write_json(self.folder / "calls" / f"step-{step:03d}-{attempt}.json",
-                   {"messages": messages, "reply": reply.text, "prompt_tokens": reply.prompt_tokens,
-                    "completion_tokens": reply.completion_tokens, "cost_usd": reply.cost_usd,
-                    "cached": reply.cached, "accepted": list(accepted), "problems": list(problems)})
+                   {"messages": messages, "reply": None, **details, "accepted": list(accepted),
+                    "problems": list(problems)})
