@@ -171,15 +171,37 @@ def test_stale_pending_patch_is_named_with_its_target(project: Path, capsys):
     assert check(capsys)[0] == 0
 
 
-def test_tracec_folder_must_be_git_ignored(project: Path, capsys):
+def test_a_fresh_repository_that_never_ran_tracec_passes(tmp_path: Path):
+    """The pre-commit hook on a user's first commit: git, no .gitignore, no .tracec/ yet."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    write(root, "app.py", "import tracec\nX = tracec.param(1)\n")
+    done = subprocess.run([TRACEC, "check"], cwd=root, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "All checks passed.\n")
+    assert not (root / ".tracec").exists()
+
+
+def test_tracec_folder_must_be_git_ignored_once_it_holds_files(project: Path, capsys):
     (project / ".gitignore").write_text("__pycache__/\n")
+    (project / ".tracec" / "cache").mkdir(parents=True)       # folders only: git tracks nothing there
+    assert check(capsys) == (0, [], "All checks passed.\n")
+    (project / ".tracec" / "cache" / "entry.json").write_text("{}")
     status, lines, _ = check(capsys)
-    assert status == 1 and lines == ['.gitignore:1:1: TC501 .tracec/ is not git-ignored (it holds caches, runs '
-                                     'and patches); add ".tracec/" to .gitignore']
+    assert status == 1 and lines == ['.gitignore:1:1: TC501 .tracec/ is not git-ignored, so git would track '
+                                     '.tracec/cache/entry.json (it holds caches, runs and patches); add ".tracec/" '
+                                     'to .gitignore']
     (project / ".gitignore").write_text("__pycache__/\n.tracec/\n")
+    assert check(capsys) == (0, [], "All checks passed.\n")
+    subprocess.run(["git", "add", "-f", ".tracec/cache/entry.json"], cwd=project, check=True)   # committed anyway
+    status, lines, _ = check(capsys)
+    assert status == 1 and lines == [".gitignore:1:1: TC501 git tracks .tracec/cache/entry.json in .tracec/ (caches, "
+                                     'runs and patches); run `git rm -r --cached .tracec` and add ".tracec/" to '
+                                     ".gitignore"]
+    subprocess.run(["git", "rm", "-r", "-q", "--cached", ".tracec"], cwd=project, check=True)
     assert check(capsys)[0] == 0
-    shutil.rmtree(project / ".git")   # not a git repository: nothing to say
     (project / ".gitignore").unlink()
+    shutil.rmtree(project / ".git")   # not a git repository: nothing to say
     assert check(capsys)[0] == 0
 
 

@@ -9,7 +9,7 @@ Checked: the annotations in every Python file under PATHs (rules in `tracec.chec
 build output inside source folders (TC301), temp files a killed tracec write left beside them (TC302),
 pending patches that no longer apply (TC401: all of them
 without PATHs, else those whose target is among the checked files, so a pre-commit run names the patches
-the staged edits made stale), and a `.tracec/` folder git does not ignore (TC501).
+the staged edits made stale), and files in `.tracec/` git would track (TC501).
 """
 
 from __future__ import annotations
@@ -163,17 +163,35 @@ def stale_patches(root: Path, targets: set[Path] | None) -> list[Finding]:
     return findings
 
 
-def tracec_dir_not_ignored(root: Path) -> list[Finding]:
-    """TC501 when the project is a git repository that would track .tracec/; quiet without git."""
+def _git_files(root: Path, *options: str) -> list[str] | None:
+    """`git ls-files OPTIONS -- .tracec` run in root; None without git or outside a repository."""
     try:
-        result = subprocess.run(["git", "check-ignore", "-q", ".tracec/"], cwd=root, capture_output=True,
-                                timeout=_GIT_TIMEOUT)
+        result = subprocess.run(["git", "ls-files", "-z", *options, "--", ".tracec"], cwd=root,
+                                capture_output=True, timeout=_GIT_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return [name for name in result.stdout.decode("utf-8", "replace").split("\0") if name]
+
+
+def tracec_dir_not_ignored(root: Path) -> list[Finding]:
+    """TC501 when git would track a file in .tracec/: one not ignored (it would be committed with
+    `git add .`) or one already in the index. Quiet without git, and without a .tracec/ holding files,
+    so a repository that never ran tracec (a pre-commit hook's first commit) passes."""
+    if not (root / ".tracec").is_dir():
         return []
-    if result.returncode != 1:   # 0: ignored; 128: not a git repository (or git failed)
+    untracked = _git_files(root, "--others", "--exclude-standard")
+    tracked = [] if untracked else _git_files(root, "--cached")
+    if untracked:
+        message = (f'.tracec/ is not git-ignored, so git would track {untracked[0]} (it holds caches, runs and '
+                   'patches); add ".tracec/" to .gitignore')
+    elif tracked:
+        message = (f"git tracks {tracked[0]} in .tracec/ (caches, runs and patches); run `git rm -r --cached "
+                   '.tracec` and add ".tracec/" to .gitignore')
+    else:
         return []
-    return [Finding(_display(root / ".gitignore"), 1, 1, "TC501", ".tracec/ is not git-ignored (it holds "
-                    'caches, runs and patches); add ".tracec/" to .gitignore')]
+    return [Finding(_display(root / ".gitignore"), 1, 1, "TC501", message)]
 
 
 def check_command(args: argparse.Namespace) -> int:
