@@ -83,7 +83,7 @@ def unsafe_path(path: str) -> str | None:
             return f"has a {part!r} component" if part else "has an empty component"
         name = part.translate(_HFS_IGNORED).split(":", 1)[0].rstrip(" .").lower()
         if name in (".git", "git~1"):
-            return f"has the component {part!r}, which git takes for its own .git folder"
+            return f"has the component {part!r}, a name for git's own .git folder"
     return None
 
 
