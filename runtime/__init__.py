@@ -16,6 +16,7 @@ import weakref
 from .graph import Feedback, Graph, Node, Param, ParamFeedback, write_graph
 from .preview import preview
 from .recorder import Recorder
+from . import unwind
 from .tables import ModuleTable
 
 __all__ = ["Feedback", "Graph", "ModuleHooks", "Node", "Param", "ParamFeedback", "Recorder", "active",
@@ -40,39 +41,82 @@ _inside = _Inside()
 # callable that returns its second argument (or None with one): `v(7, x)` is `x`, `e(3)` is None.
 _passthrough = {}.get
 
-# hook global -> (Recorder method, whether the hook wraps a value)
+# hook global -> the Recorder method it reports to
 _RECORDING_HOOKS = {
-    "_tracec_e": (Recorder.on_enter, True), "_tracec_v": (Recorder.on_statement, True),
-    "_tracec_c": (Recorder.on_control, True), "_tracec_r": (Recorder.on_return, True),
-    "_tracec_y": (Recorder.on_yield, True), "_tracec_h": (Recorder.on_handler, False),
+    "_tracec_e": Recorder.on_enter, "_tracec_v": Recorder.on_statement, "_tracec_c": Recorder.on_control,
+    "_tracec_r": Recorder.on_return, "_tracec_y": Recorder.on_yield, "_tracec_h": Recorder.on_handler,
 }
 
 
-def _recording_hook(hooks: "ModuleHooks", handler, passes_value: bool):
-    """A hook that reports to the innermost recording, returns the value unchanged, and never raises
-    into user code or records the recorder's own calls (a traced __repr__ used for a preview)."""
-    if passes_value:
-        def hook(index, value):
-            if not _inside.active:
-                _inside.active = True
-                try:
-                    handler(_recorders[-1], hooks, index, value, sys._getframe(1))
-                except Exception:
-                    _internal_error()
-                finally:
-                    _inside.active = False
-            return value
-    else:
-        def hook(index):
-            if not _inside.active:
-                _inside.active = True
-                try:
-                    handler(_recorders[-1], hooks, index, sys._getframe(1))
-                except Exception:
-                    _internal_error()
-                finally:
-                    _inside.active = False
-    return hook
+class _Hook:
+    """A hook bound in an instrumented module's globals. It pickles as a reference (module name, hook
+    name), never by value: cloudpickle ships a function defined in traced code together with the globals
+    it uses, and Ray, Dask, joblib and multiprocessing all ship functions that way."""
+
+    __slots__ = ("hooks", "name", "handler")
+
+    def __init__(self, hooks: "ModuleHooks", name: str, handler) -> None:
+        self.hooks, self.name, self.handler = hooks, name, handler
+
+    def __reduce__(self):
+        return _hook, (self.hooks.table.module, self.name)
+
+
+class _ValueHook(_Hook):
+    """Reports to the innermost recording and returns the value unchanged; never raises into user code
+    nor records the recorder's own calls (a traced __repr__ used for a preview)."""
+
+    __slots__ = ()
+
+    def __call__(self, index, value):
+        if not _inside.active:
+            _inside.active = True
+            try:
+                self.handler(_recorders[-1], self.hooks, index, value, sys._getframe(1))
+            except Exception:
+                _internal_error()
+            finally:
+                _inside.active = False
+        return value
+
+
+class _HandlerHook(_Hook):
+    __slots__ = ()
+
+    def __call__(self, index):
+        if not _inside.active:
+            _inside.active = True
+            try:
+                self.handler(_recorders[-1], self.hooks, index, sys._getframe(1))
+            except Exception:
+                _internal_error()
+            finally:
+                _inside.active = False
+
+
+class _ParamHook(_Hook):
+    """`tracec.param(...)` sites, recording or not: they return the optimizer's candidate when one is tried."""
+
+    __slots__ = ()
+
+    def __call__(self, site_id, value):
+        return self.hooks.param_site(site_id, value, sys._getframe(1))
+
+
+class _Forward(_Hook):
+    """A hook unpickled in a process where its module is loaded: calls whatever hook the module has now."""
+
+    __slots__ = ()
+
+    def __call__(self, *args):
+        return self.hooks.namespace[self.name](*args)
+
+
+def _hook(module_name: str, name: str):
+    """What a pickled hook becomes: the live module's hook, or a pass-through where the module was never
+    instrumented and loaded (the function then runs exactly as if it were not traced)."""
+    hooks = _module_hooks(module_name)
+    return _passthrough if hooks is None else _Forward(hooks, name, None)
 
 
 class ModuleHooks:
@@ -86,6 +130,7 @@ class ModuleHooks:
         self.namespace = namespace
         self.global_params = {s.global_name: i for i, s in enumerate(table.params) if s.global_name}
         self.param_values: dict[int, object] = {}
+        self.param_hook = _ParamHook(self, "_tracec_p", None)
         self._switch(_recorders[-1] if _recorders else None)
         _modules.add(self)
 
@@ -96,9 +141,12 @@ class ModuleHooks:
             for name in _RECORDING_HOOKS:
                 ns[name] = _passthrough
         else:
-            for name, (handler, passes_value) in _RECORDING_HOOKS.items():
-                ns[name] = _recording_hook(self, handler, passes_value)
-        ns["_tracec_p"] = self.p
+            for name, handler in _RECORDING_HOOKS.items():
+                ns[name] = (_HandlerHook if name == "_tracec_h" else _ValueHook)(self, name, handler)
+        ns["_tracec_p"] = self.param_hook
+
+    def __reduce__(self):   # the `_tracec_m` global: a reference, like the hooks
+        return _module_hooks, (self.table.module,)
 
     def extend(self, functions, statements, params) -> None:
         """Add the tables of code compiled later for this module (see `first_ids` in the transform)."""
@@ -131,20 +179,24 @@ class ModuleHooks:
                 return None
         return owner
 
-    def p(self, site_id, value):
-        """A `tracec.param(...)` site: returns the optimizer's candidate when one is being tried."""
+    def param_site(self, site_id, value, pyframe):
+        """A `tracec.param(...)` site run by `pyframe`: returns the optimizer's candidate when one is tried."""
         site = self.table.params[site_id]
         value = _overrides.get(site.key, value)
         self.param_values[site_id] = value
         if _recorders and not _inside.active:
             _inside.active = True
             try:
-                _recorders[-1].on_param(self, site_id, sys._getframe(1))
+                _recorders[-1].on_param(self, site_id, pyframe)
             except Exception:
                 _internal_error()
             finally:
                 _inside.active = False
         return value
+
+
+def _module_hooks(module_name: str):
+    return next((hooks for hooks in list(_modules) if hooks.table.module == module_name), None)
 
 
 def _internal_error() -> None:
@@ -177,6 +229,8 @@ def start(max_nodes: int = 200_000) -> Recorder:
     recorder = Recorder(max_nodes=max_nodes, on_full=_switch_all)
     _recorders.append(recorder)
     _switch_all()
+    if len(_recorders) == 1:
+        unwind.enable(_on_unwind)
     return recorder
 
 
@@ -185,7 +239,21 @@ def stop(recorder: Recorder) -> Recorder:
         recorder.finish()
         _recorders.remove(recorder)
         _switch_all()
+        if not _recorders:
+            unwind.disable()
     return recorder
+
+
+def _on_unwind(exc: BaseException, pyframe) -> None:
+    """An exception leaves `pyframe` (3.12+): if it is a traced frame, it gets its error node now."""
+    if _recorders and not _inside.active:
+        _inside.active = True
+        try:
+            _recorders[-1].on_unwind(exc, pyframe)
+        except Exception:
+            _internal_error()
+        finally:
+            _inside.active = False
 
 
 def instrumented_modules() -> list[ModuleHooks]:

@@ -295,6 +295,14 @@ class Recorder(Graph):
         fr.ctrl[sid] = self._statement_node(fr, sid, exc, extra=(err,))
 
     # -- exceptions -------------------------------------------------------------------------------
+    def on_unwind(self, exc: BaseException, pyframe) -> None:
+        """`exc` leaves `pyframe` (sys.monitoring, 3.12+). Only a frame this recording traces matters; its
+        traceback then runs from this frame to where `exc` was raised, so observing it now records the
+        real error in every traced frame on the way, whoever catches it later."""
+        fr = self._frames.get(id(pyframe))
+        if fr is not None and fr.code is pyframe.f_code and not fr.done:
+            self.observe_exception(exc)
+
     def observe_exception(self, exc: BaseException, handling=None):
         """Record error nodes along the exception's traceback, innermost first, and close the traced
         frames it ended (all but `handling`, the frame catching it). Returns the outermost error node.

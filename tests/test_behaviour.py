@@ -6,8 +6,10 @@ import hook (the way `tracec run` loads a project)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import pickle
+import subprocess
 import sys
 import textwrap
 
@@ -188,6 +190,31 @@ def test_signatures_pickling_and_function_kinds_are_unchanged(load):
     assert pickle.loads(pickle.dumps(module.order)) is module.order
     assert pickle.loads(pickle.dumps(module.Box(4))) == module.Box(4)
     assert module.wrapped.__wrapped__.__name__ == "wrapped"
+
+
+@pytest.mark.parametrize("recording", [False, True])
+def test_functions_made_by_traced_code_pickle_by_value(load, recording):
+    # cloudpickle ships a nested function with the globals it uses (how Ray, Dask, joblib send work):
+    # the hooks among them must travel as references, and run anywhere as the plain function would
+    import cloudpickle
+
+    module = load("""
+        def make(k):
+            def scale(x):
+                y = x * k
+                return y
+            return scale
+        """)
+    with (tracec.record() if recording else contextlib.nullcontext()):
+        scale = module.make(3)
+        data = cloudpickle.dumps(scale)
+        assert cloudpickle.loads(data)(2) == 6
+    elsewhere = subprocess.run([sys.executable, "-c", "import sys, cloudpickle; "
+                                "print(cloudpickle.loads(sys.stdin.buffer.read())(5))"],
+                               input=data, capture_output=True, timeout=60)
+    assert elsewhere.stdout == b"15\n", elsewhere.stderr.decode()
+    for hook in ("_tracec_v", "_tracec_p", "_tracec_m"):
+        assert pickle.loads(pickle.dumps(vars(module)[hook])) is not None
 
 
 def test_tracebacks_point_at_the_same_lines(load):
@@ -442,6 +469,10 @@ def test_uninstrumented_annotations_cost_nothing():
         tracec.param(object())
 
 
+# CPython 3.12+ reports exceptions leaving frames (sys.monitoring PY_UNWIND); older ones cannot
+SEES_UNWINDING = sys.version_info >= (3, 12)
+
+
 def test_a_call_ended_by_an_exception_caught_outside_traced_code_is_not_a_return(load):
     module = load("""
         def divide(item):
@@ -452,12 +483,44 @@ def test_a_call_ended_by_an_exception_caught_outside_traced_code_is_not_a_return
         try:
             module.divide(0)
         except ZeroDivisionError:
-            pass   # untraced code swallows it: the exception object is never seen by the recorder
+            pass   # untraced code swallows it
         assert module.divide(5) == 2
     first, second = run.outputs
-    assert first.kind == "error" and "untraced code" in first.error["message"]
-    assert nodes_named(run, "item", "input")[0].id in first.parents
+    assert first.kind == "error"
+    if SEES_UNWINDING:   # the real exception, at the line that raised it
+        assert (first.error["type"], first.line) == ("ZeroDivisionError", 3)
+        assert first.error["message"] == "integer division or modulo by zero"
+    else:
+        assert "untraced code" in first.error["message"]
+    assert nodes_named(run, "item", "input")[0].id in ancestors(run, first) | {first.id}
     assert second.kind == "return" and second.value == "2"
+
+
+def test_an_exception_caught_outside_traced_code_keeps_the_trainable_that_raised_it(load):
+    module = load("""
+        import tracec
+        @tracec.trainable
+        def parse(reply):
+            return int(reply)
+        def solve(reply):
+            n = parse(reply)
+            return n
+        """)
+    with tracec.record() as run:
+        try:
+            module.solve("many")
+        except ValueError:
+            pass   # e.g. the script's own try/except around main()
+    (out,) = run.outputs
+    code = next(n for n in run.nodes if n.kind == "param" and n.name == "parse")
+    if not SEES_UNWINDING:
+        assert out.kind == "error" and "untraced code" in out.error["message"]
+        return
+    raised = [n for n in run.nodes if n.kind == "error"]
+    assert [(n.function.split(".")[-1], n.line, n.error["type"]) for n in raised] == \
+        [("parse", 5, "ValueError"), ("solve", 7, "ValueError")]
+    assert raised[-1].id == out.id and "invalid literal for int()" in out.error["message"]
+    assert code.id in ancestors(run, out)
 
 
 def test_an_exception_passing_through_finally_keeps_its_error_nodes(load):

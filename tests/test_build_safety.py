@@ -8,6 +8,7 @@ parentheses a walrus needs as the test of the pass's own conditional (the bug th
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -170,3 +171,15 @@ def test_an_unreadable_directory_is_named(project, monkeypatch, capsys):
     assert status == 1
     assert "secret: cannot read directory: Permission denied; fix its permissions or leave it out" in \
         capsys.readouterr().err
+
+
+def test_an_expression_too_deep_for_libcst_is_masked_and_put_back_as_written():
+    from tracec.transforms.deep import MASK_HEIGHT, mask_deep_expressions, unmask
+
+    tall = " + ".join(["n"] * (MASK_HEIGHT + 5))
+    source = f"def f(n):\n    x = [n,\n         {tall}]\n    return x\n"
+    masked, texts = mask_deep_expressions(source, ast.parse(source))
+    assert masked == "def f(n):\n    x = (_tracec_deep_0_\n)\n    return x\n"   # same lines
+    assert texts == [f"[n,\n         {tall}]"]
+    assert unmask("y = _v(1, (_tracec_deep_0_\n))  # '_tracec_deep_0_'", texts) == \
+        f"y = _v(1, ([n,\n         {tall}]))  # '...'"

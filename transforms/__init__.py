@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import ast
-import sys
-import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
 
 TABLE_FORMAT = 2   # bump when the header's tables change shape; the runtime refuses other formats
 _TABLES = "_tracec_tables_"   # stand-in for the header's table literal while LibCST places it
-# Room for the deepest code CPython compiles (a 5 000-term sum on 3.13, 200 nested brackets): LibCST's
-# visitors recurse once or more per nesting level
-DEEP_RECURSION_LIMIT = 200_000
-DEEP_STACK_BYTES = 1 << 30   # virtual: only the pages a deep recursion touches are ever committed
 
 
 @dataclass(frozen=True)
@@ -68,10 +62,21 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
         compile(tree, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return InstrumentResult(path, source, None, _python_error(path, exc), 0, "", False)
+    from .deep import deep_call, mask_deep_expressions, unmask
+
     try:
-        result = deep_call(_instrument, source, path, module, all_functions, first_ids)
+        try:
+            result = deep_call(_instrument, source, path, module, all_functions, first_ids)
+        except Exception:   # too deep for LibCST (RecursionError, or metadata left half-built by one)
+            masked_source, masked = mask_deep_expressions(source, tree)
+            if not masked:
+                raise
+            result = deep_call(_instrument, masked_source, path, module, all_functions, first_ids)
+            if result.code is not None:
+                result = replace(result, source=source, code=unmask(result.code, masked),
+                                 header=unmask(result.header, masked))
     except Exception as exc:   # a bug or limit of the pass must never reach the caller as a crash
-        return _internal(path, source, 1, f"{type(exc).__name__}: {_first_line(str(exc))}")
+        return _internal(path, source, 1, _describe(exc))
     if result.error is not None or not result.changed:
         return result
     from .verify import check_output
@@ -79,7 +84,7 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     try:
         problem = check_output(tree, result.code, path)
     except Exception as exc:
-        problem = (1, f"checking the output failed: {type(exc).__name__}: {_first_line(str(exc))}")
+        problem = (1, f"checking the output failed: {_describe(exc)}")
     if problem is not None:
         return _internal(path, source, *problem)
     return result
@@ -149,40 +154,15 @@ def _python_error(path: str, exc: BaseException) -> SourceError:
         return SourceError(path, exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}")
     if isinstance(exc, ValueError):   # e.g. null bytes
         return SourceError(path, 1, 1, f"cannot parse: {exc}")
-    return SourceError(path, 1, 1, f"Python cannot compile this file: {type(exc).__name__}: {_first_line(str(exc))}")
+    return SourceError(path, 1, 1, f"Python cannot compile this file: {_describe(exc)}")
 
 
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0]
-
-
-def deep_call(function, *args):
-    """`function(*args)`; if it runs out of recursion depth, once more in a thread with a large stack
-    and a raised recursion limit (process-wide while it runs, so only for the file that needs it)."""
+def _describe(exc: BaseException) -> str:
+    """`Type: first line of the message`, short, and safe even when str(exc) fails (a LibCST KeyError
+    holding a node too deep to repr)."""
     try:
-        return function(*args)
-    except RecursionError:
-        pass
-    outcome: list = []
-
-    def run() -> None:
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(max(limit, DEEP_RECURSION_LIMIT))
-        try:
-            outcome.append((True, function(*args)))
-        except BaseException as exc:
-            outcome.append((False, exc))
-        finally:
-            sys.setrecursionlimit(limit)
-
-    size = threading.stack_size(DEEP_STACK_BYTES)
-    try:
-        worker = threading.Thread(target=run, name="tracec-deep-transform")
-        worker.start()
-    finally:
-        threading.stack_size(size)
-    worker.join()
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
+        text = (str(exc).strip().splitlines() or [""])[0]
+    except Exception:
+        text = "(message unavailable)"
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

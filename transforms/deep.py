@@ -1,0 +1,104 @@
+"""Code nested deeper than LibCST's recursive visitors and code generator can follow.
+
+CPython compiles expressions thousands of levels deep (a 5 000-term sum on 3.13); LibCST recurses once
+or more per level, in Python (raise the recursion limit, on a big stack) and, on 3.12+, through C calls
+whose own limit is fixed. So the pass is tried as is, then on a big stack, and last with every expression
+nested more than MASK_HEIGHT levels masked: cut out of the source (a placeholder with the same lines
+stands in for it), left as written, and put back into the output. A masked expression records as one
+opaque value: its names are not read edges and param sites inside it are not seen.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+
+DEEP_RECURSION_LIMIT = 200_000
+DEEP_STACK_BYTES = 1 << 30    # virtual: only the pages a deep recursion touches are ever committed
+MASK_HEIGHT = 100             # expressions taller than this are masked on the last attempt
+_PLACEHOLDER = "_tracec_deep_{}_"
+
+
+def deep_call(function, *args):
+    """`function(*args)`; if it runs out of recursion depth, once more in a thread with a large stack
+    and a raised recursion limit (process-wide while it runs, so only for the file that needs it)."""
+    try:
+        return function(*args)
+    except RecursionError:
+        pass
+    outcome: list = []
+
+    def run() -> None:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, DEEP_RECURSION_LIMIT))
+        try:
+            outcome.append((True, function(*args)))
+        except BaseException as exc:
+            outcome.append((False, exc))
+        finally:
+            sys.setrecursionlimit(limit)
+
+    size = threading.stack_size(DEEP_STACK_BYTES)
+    try:
+        worker = threading.Thread(target=run, name="tracec-deep-transform")
+        worker.start()
+    finally:
+        threading.stack_size(size)
+    worker.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+def mask_deep_expressions(source: str, tree: ast.Module) -> tuple[str, list[str]]:
+    """(source with each outermost expression taller than MASK_HEIGHT replaced by a placeholder of the
+    same lines, the replaced texts in placeholder order). Nothing is masked inside f-strings or targets."""
+    lines = source.splitlines(keepends=True)
+    spans = sorted((_offset(lines, n.lineno, n.col_offset), _offset(lines, n.end_lineno, n.end_col_offset))
+                   for n in _tall_expressions(tree))
+    masked = [source[start:end] for start, end in spans]
+    for index in reversed(range(len(spans))):   # from the end, so earlier offsets stay valid
+        start, end = spans[index]
+        placeholder = "(" + _PLACEHOLDER.format(index) + "\n" * masked[index].count("\n") + ")"
+        source = source[:start] + placeholder + source[end:]
+    return source, masked
+
+
+def unmask(code: str, masked: list[str]) -> str:
+    """Put the masked expressions back; a placeholder left in the header's table text reads `...`."""
+    for index, text in enumerate(masked):
+        name = _PLACEHOLDER.format(index)
+        code = code.replace("(" + name + "\n" * text.count("\n") + ")", "(" + text + ")", 1).replace(name, "...")
+    return code
+
+
+def _tall_expressions(tree: ast.Module) -> list[ast.expr]:
+    """The outermost expressions taller than MASK_HEIGHT (iteratively: they are too deep to recurse)."""
+    height: dict[int, int] = {}
+    order: list[ast.AST] = []
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    for node in reversed(order):   # children before parents
+        height[id(node)] = 1 + max((height[id(c)] for c in ast.iter_child_nodes(node)), default=0)
+    found: list[ast.expr] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.JoinedStr) or isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
+            continue
+        if isinstance(node, ast.expr) and height[id(node)] > MASK_HEIGHT:
+            found.append(node)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _offset(lines: list[str], lineno: int, col: int) -> int:
+    """Character offset of (1-based line, UTF-8 byte column) in the joined lines."""
+    before = sum(len(line) for line in lines[: lineno - 1])
+    return before + len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", "replace"))
