@@ -307,8 +307,9 @@ class LLMClient:
     def _cache_key(self, messages: list[dict], params: dict) -> str:
         # The server address is left out on purpose: the same model answers the same prompt the same way
         # wherever it is served, and a local server's port may change between runs.
+        # ASCII escapes: text holding a lone surrogate (from a model or the task's data) still hashes and stores
         payload = json.dumps({"v": CACHE_VERSION, "model": self.model, "messages": messages, "params": params},
-                             sort_keys=True, ensure_ascii=False, default=str)
+                             sort_keys=True, ensure_ascii=True, default=str)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def _cache_path(self, key: str) -> Path | None:
@@ -332,7 +333,7 @@ class LLMClient:
         entry = {"model": self.model, "text": reply.text, "prompt_tokens": reply.prompt_tokens,
                  "completion_tokens": reply.completion_tokens, "cost_usd": reply.cost_usd}
         try:
-            write_atomic(path, json.dumps(entry, ensure_ascii=False, indent=1) + "\n")
+            write_atomic(path, json.dumps(entry, ensure_ascii=True, indent=1) + "\n")
         except OSError as exc:
             raise LLMError(f"{path}: cannot write the LLM cache ({exc.strerror}); "
                            "fix the permissions or run with --no-cache") from None

@@ -23,8 +23,6 @@ from .task_evaluator import UNSEEN, TaskEvaluator, definition_source
 ATTEMPTS = 3      # LLM calls per step: the first, then retries told why the previous reply was unusable
 RETRY_TEMPERATURE = 0.7   # a retry at temperature 0 tends to repeat itself; seeded, so still reproducible
 MEMORY = 5        # past steps shown to the optimizer
-UNENCODABLE_REPLY = ("the reply holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its pair), which is "
-                     "not valid Unicode; write every character itself")
 
 __all__ = ["Optimizer", "Result", "definition_source", "optimize_command"]
 
@@ -88,14 +86,7 @@ class Optimizer:
                         else m for m in messages]
             retry = {} if attempt == 1 else {"temperature": max(self.client.temperature, RETRY_TEMPERATURE),
                                              "seed": self.config.seed + attempt}
-            try:
-                reply = self.client.complete(messages, schema=schema, **retry)
-            except UnicodeEncodeError:
-                # the prompt is clean, so the reply holds a lone surrogate the LLM cache cannot store as
-                # UTF-8: an unusable reply like any other, and the retry says why
-                problems = [UNENCODABLE_REPLY]
-                self.store.save_call(index, attempt, messages, None, [], problems)
-                continue
+            reply = self.client.complete(messages, schema=schema, **retry)
             proposal = parse_reply(reply.text, variables)
             changed = {k: v for k, v in proposal.values.items() if v != current.get(k)}
             problems = list(proposal.problems)
