@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
@@ -56,25 +56,16 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     code recompiled from a changed source (an optimizer candidate) can extend that table."""
     if not wants_instrumentation(source, all_functions):
         return InstrumentResult(path, source, source, None, 0, "", False)
+    from .deep import deep_call, instrument_deep
+
     # Python decides what is valid code, and what the output is checked against
     try:
-        tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-        compile(tree, path, "exec", dont_inherit=True)
+        tree = deep_call(compiled_tree, source, path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return InstrumentResult(path, source, None, _python_error(path, exc), 0, "", False)
-    from .deep import deep_call, mask_deep_expressions, unmask
 
     try:
-        try:
-            result = deep_call(_instrument, source, path, module, all_functions, first_ids)
-        except Exception:   # too deep for LibCST (RecursionError, or metadata left half-built by one)
-            masked_source, masked = mask_deep_expressions(source, tree)
-            if not masked:
-                raise
-            result = deep_call(_instrument, masked_source, path, module, all_functions, first_ids)
-            if result.code is not None:
-                result = replace(result, source=source, code=unmask(result.code, masked),
-                                 header=unmask(result.header, masked))
+        result = instrument_deep(lambda text: _instrument(text, path, module, all_functions, first_ids), source, tree)
     except Exception as exc:   # a bug or limit of the pass must never reach the caller as a crash
         return _internal(path, source, 1, _describe(exc))
     if result.error is not None or not result.changed:
@@ -82,12 +73,20 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     from .verify import check_output
 
     try:
-        problem = check_output(tree, result.code, path)
+        problem = deep_call(check_output, tree, result.code, path)
     except Exception as exc:
         problem = (1, f"checking the output failed: {_describe(exc)}")
     if problem is not None:
         return _internal(path, source, *problem)
     return result
+
+
+def compiled_tree(source: str, path: str) -> ast.Module:
+    """The syntax tree of `source`, once Python has compiled it all the way to bytecode (some errors,
+    like `return` outside a function, only show there). From the text both times: rebuilding bytecode
+    from a tree object recurses more, and fails on deep code that compiles from text."""
+    compile(source, path, "exec", dont_inherit=True)
+    return compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
 
 
 def _instrument(source: str, path: str, module: str, all_functions: bool,
@@ -96,8 +95,9 @@ def _instrument(source: str, path: str, module: str, all_functions: bool,
     import libcst as cst
     from libcst.metadata import PositionProvider
 
-    from .instrument import FunctionRewriter
+    from .deep import unmask_text
     from .header import place_header
+    from .instrument import FunctionRewriter
     from .module import PRAGMA, ModuleInstrumenter, tracec_names, wrap
 
     try:
@@ -121,7 +121,7 @@ def _instrument(source: str, path: str, module: str, all_functions: bool,
     raw = (functions, tuple(visitor.statements[first_statement:]), tuple(visitor.params[first_param:]))
     if not raw[0] and not raw[2]:
         return InstrumentResult(path, source, source, None, 0, "", False)
-    tables = f"{TABLE_FORMAT}, {module!r}, {path!r}, globals(), {raw[0]!r}, {raw[1]!r}, {raw[2]!r}"
+    tables = unmask_text(f"{TABLE_FORMAT}, {module!r}, {path!r}, globals(), {raw[0]!r}, {raw[1]!r}, {raw[2]!r}")
     # LibCST places a short stand-in; the table (often longer than the source) is spliced into the text
     header = f"import tracec.runtime as _tracec_rt; _tracec_m = _tracec_rt.module({_TABLES})"
     expression = f"(_tracec_m := __import__('tracec.runtime', fromlist=['module']).module({_TABLES}))"

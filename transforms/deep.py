@@ -4,20 +4,44 @@ CPython compiles expressions thousands of levels deep (a 5 000-term sum on 3.13)
 or more per level, in Python (raise the recursion limit, on a big stack) and, on 3.12+, through C calls
 whose own limit is fixed. So the pass is tried as is, then on a big stack, and last with every expression
 nested more than MASK_HEIGHT levels masked: cut out of the source (a placeholder with the same lines
-stands in for it), left as written, and put back into the output. A masked expression records as one
-opaque value: its names are not read edges and param sites inside it are not seen.
+stands in for it), left as written, and put back into the output. Expressions over SLOW_HEIGHT levels are
+masked from the start (LibCST would take minutes to parse them only to fail). A masked expression records
+as one opaque value: its names are not read edges and param sites inside it are not seen.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import threading
 
 DEEP_RECURSION_LIMIT = 200_000
 DEEP_STACK_BYTES = 1 << 30    # virtual: only the pages a deep recursion touches are ever committed
 MASK_HEIGHT = 100             # expressions taller than this are masked on the last attempt
+SLOW_HEIGHT = 1_000           # ... and masked at once when this tall: LibCST parses them in seconds to minutes
+# A call, not a parenthesised name: the pass may move an expression's own parentheses (and the line
+# breaks in them), never a call's
 _PLACEHOLDER = "_tracec_deep_{}_"
+_LEFTOVER = re.compile(r"_tracec_deep_\d+_(\([^()]*\))?")
+
+
+def instrument_deep(instrument, source: str, tree: ast.Module):
+    """`instrument(source)` (an InstrumentResult), with the fallbacks above; the result's code holds the
+    masked expressions as written."""
+    from dataclasses import replace
+
+    masked_source, masked = mask_deep_expressions(source, tree, SLOW_HEIGHT)
+    try:
+        result = deep_call(instrument, masked_source)
+    except Exception:   # too deep for LibCST (RecursionError, or metadata left half-built by one)
+        masked_source, masked = mask_deep_expressions(source, tree, MASK_HEIGHT)
+        if not masked:
+            raise
+        result = deep_call(instrument, masked_source)
+    if not masked or result.code is None:
+        return result
+    return replace(result, source=source, code=unmask(result.code, masked))
 
 
 def deep_call(function, *args):
@@ -52,30 +76,37 @@ def deep_call(function, *args):
     return value
 
 
-def mask_deep_expressions(source: str, tree: ast.Module) -> tuple[str, list[str]]:
-    """(source with each outermost expression taller than MASK_HEIGHT replaced by a placeholder of the
+def mask_deep_expressions(source: str, tree: ast.Module, height: int = MASK_HEIGHT) -> tuple[str, list[str]]:
+    """(source with each outermost expression taller than `height` replaced by a placeholder of the
     same lines, the replaced texts in placeholder order). Nothing is masked inside f-strings or targets."""
     lines = source.splitlines(keepends=True)
     spans = sorted((_offset(lines, n.lineno, n.col_offset), _offset(lines, n.end_lineno, n.end_col_offset))
-                   for n in _tall_expressions(tree))
+                   for n in _tall_expressions(tree, height))
     masked = [source[start:end] for start, end in spans]
     for index in reversed(range(len(spans))):   # from the end, so earlier offsets stay valid
         start, end = spans[index]
-        placeholder = "(" + _PLACEHOLDER.format(index) + "\n" * masked[index].count("\n") + ")"
+        placeholder = _PLACEHOLDER.format(index) + "(" + "\n" * masked[index].count("\n") + ")"
         source = source[:start] + placeholder + source[end:]
     return source, masked
 
 
 def unmask(code: str, masked: list[str]) -> str:
-    """Put the masked expressions back; a placeholder left in the header's table text reads `...`."""
+    """Put the masked expressions back (ValueError if one cannot be found as it was placed)."""
     for index, text in enumerate(masked):
-        name = _PLACEHOLDER.format(index)
-        code = code.replace("(" + name + "\n" * text.count("\n") + ")", "(" + text + ")", 1).replace(name, "...")
+        placeholder = _PLACEHOLDER.format(index) + "(" + "\n" * text.count("\n") + ")"
+        if placeholder not in code:
+            raise ValueError(f"a masked expression ({_PLACEHOLDER.format(index)}) was rewritten")
+        code = code.replace(placeholder, "(" + text + ")", 1)
     return code
 
 
-def _tall_expressions(tree: ast.Module) -> list[ast.expr]:
-    """The outermost expressions taller than MASK_HEIGHT (iteratively: they are too deep to recurse)."""
+def unmask_text(text: str) -> str:
+    """A placeholder in the header's tables (a statement's code, a name it reads) reads `...` there."""
+    return _LEFTOVER.sub("...", text)
+
+
+def _tall_expressions(tree: ast.Module, limit: int) -> list[ast.expr]:
+    """The outermost expressions taller than `limit` (iteratively: they are too deep to recurse)."""
     height: dict[int, int] = {}
     order: list[ast.AST] = []
     stack: list[ast.AST] = [tree]
@@ -91,7 +122,7 @@ def _tall_expressions(tree: ast.Module) -> list[ast.expr]:
         node = stack.pop()
         if isinstance(node, ast.JoinedStr) or isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
             continue
-        if isinstance(node, ast.expr) and height[id(node)] > MASK_HEIGHT:
+        if isinstance(node, ast.expr) and height[id(node)] > limit:
             found.append(node)
             continue
         stack.extend(ast.iter_child_nodes(node))

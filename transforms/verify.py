@@ -16,9 +16,10 @@ _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 def check_output(source_tree: ast.Module, code: str, path: str) -> tuple[int, str] | None:
     """(line, problem) if `code` does not compile or does not keep the statements of `source_tree` on
     their lines, else None."""
+    from . import compiled_tree
+
     try:
-        tree = compile(code, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-        compile(tree, path, "exec", dont_inherit=True)
+        tree = compiled_tree(code, path)
     except SyntaxError as exc:
         return exc.lineno or 1, f"instrumented code does not compile: {exc.msg}"
     except (ValueError, RecursionError, MemoryError) as exc:
