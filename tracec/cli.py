@@ -66,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         "instrument",
         help="write instrumented copies of Python files under a build directory",
         description="Write instrumented copies of PATHs (files or directories) mirroring the "
-        "tree relative to the project root. Files needing no instrumentation are copied.",
+        "tree relative to the project root. Files needing no instrumentation are copied. Every output is "
+        "compiled and checked to keep each statement on its line first; a file tracec cannot instrument "
+        "is copied as written and named on one line ('path:line: internal error: ...; file left "
+        "uninstrumented'), and the command exits 123 once the rest of the tree is built.",
     )
     instrument.add_argument("paths", nargs="+", metavar="PATH")
     instrument.add_argument("-o", "--output", metavar="DIR",
@@ -127,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         "apply",
         help="apply (or check, or revert) patches written by `tracec optimize`",
         description="Apply PATCHes (default: every pending patch in .tracec/patches/, in order). A patch "
-        "made against a different version of its file is refused. Files are replaced atomically.",
+        "made against a different version of its file is refused, and so is any path git apply refuses "
+        "(.git in any spelling, '..', NUL, absolute paths). Files are replaced atomically; two runs take "
+        "turns through a lock on .tracec/.",
     )
     apply.add_argument("patches", nargs="*", metavar="PATCH")
     apply.add_argument("--check", action="store_true", help="report whether each patch applies; write nothing")
@@ -138,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="check annotations, pending patches and the repo setup; no LLM, runs no user code",
         description="Report, as PATH:LINE:COL: message, every tracec.param whose value cannot be written back, "
         "every @trainable function tracec cannot instrument or rewrite, instrumented output inside source "
-        "folders, pending patches that no longer apply, and a .tracec/ folder git does not ignore.",
+        "folders, temp files an interrupted write left, pending patches that no longer apply, and a .tracec/ "
+        "folder holding files git would track.",
         epilog="Exit status: 0 clean, 1 findings, 2 usage error, 123 internal error.",
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the project root)")
