@@ -7,7 +7,9 @@ with conditions and walrus, lambdas, closures with nonlocal, global, generators 
 from), async functions, classes (property, staticmethod, classmethod, super()), decorators, augmented
 assignment on names, attributes and subscripts, unpacking with starred targets, f-strings (`=`, nested
 specs), chained comparisons, short-circuit with printed side effects, multi-line expressions, one-line
-compound statements, docstrings and sometimes `from __future__ import annotations`.
+compound statements, docstrings and sometimes `from __future__ import annotations`; and the grammar's
+corners from tests/program_gen_grammar.py: a walrus, a conditional expression and a lambda as the test of
+every condition position, keywords directly followed by `(`, and deeply nested expressions.
 
 Programs only ever print deterministic values (ints, strings, lists; never ids, object reprs, hashes
 of str or times), terminate quickly (loop bounds multiply into a per-function cost budget, pool functions
@@ -25,6 +27,8 @@ import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from string import Template
+
+from program_gen_grammar import GrammarEdges
 
 MODULUS = 10007  # pool functions return results modulo this, so values never grow without bound
 COST_BUDGET = 300  # rough cap on the statements one call of a generated function executes
@@ -100,8 +104,10 @@ def generate_program(seed: int, small: bool = False) -> str:
     return generate(seed, small).source
 
 
-class StatementGenerator:
+class StatementGenerator(GrammarEdges):
     """Random int-valued expressions and statements over the names a Ctx says are bound."""
+
+    MODULUS, LOOP_CAP = MODULUS, LOOP_CAP  # for the GrammarEdges mixin
 
     def __init__(self, rng: random.Random, out: Lines) -> None:
         self.rng = rng
@@ -209,7 +215,8 @@ class StatementGenerator:
             (1, self.s_closure, in_func and ctx.depth == 0 and bool(ctx.assignable())),
             (2, self.s_if, compound), (1.5, self.s_for, compound and ctx.mult * 2 <= LOOP_CAP),
             (1, self.s_while, compound and ctx.mult * 2 <= LOOP_CAP), (1.5, self.s_try, compound),
-            (1, self.s_with, compound), (1, self.s_match, compound),
+            (1, self.s_with, compound), (1, self.s_match, compound), (2, self.s_condition, True),
+            (1.5, self.s_keyword_paren, True),
         ]
         kinds = [(w, f) for w, f, ok in kinds if ok]
         self.rng.choices([f for _, f in kinds], [w for w, _ in kinds])[0](ctx)
@@ -641,7 +648,8 @@ class ProgramBuilder(StatementGenerator):
         self.header()
         self.out.add(PRELUDE)
         templates = [self.t_recursion, self.t_generator, self.t_async, self.t_class, self.t_decorator,
-                     self.t_chain, self.t_finally, self.t_match, self.t_counter, self.t_probe]
+                     self.t_chain, self.t_finally, self.t_match, self.t_counter, self.t_probe,
+                     self.t_keyword_parens, self.t_deep]
         if sys.version_info >= (3, 11):
             templates.append(self.t_groups)
         if self.small:

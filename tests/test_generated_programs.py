@@ -9,7 +9,9 @@ lives in benchmarks/fuzz_semantics.py, which runs the same check on thousands of
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import sys
 import textwrap
 
@@ -19,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import fuzz_semantics as fuzz  # noqa: E402
 import program_gen  # noqa: E402
+import program_gen_grammar  # noqa: E402
 
 GENERATED = 150  # small programs; each takes a fraction of a second to instrument
 
@@ -46,7 +49,8 @@ def test_generator_is_deterministic_and_varied():
 
 def test_generator_covers_what_the_transform_rewrites():
     """Across the seeds the test runs, every construct of the brief shows up in some program."""
-    text = "\n".join(program_gen.generate_program(seed, small=True) for seed in range(GENERATED))
+    sources = [program_gen.generate_program(seed, small=True) for seed in range(GENERATED)]
+    text = "\n".join(sources)
     constructs = ["nonlocal ", "global TOTAL", "yield from", ".send(", ".throw(", "async def", "asyncio.gather",
                   "async for", "async with", "@functools.wraps", "@property", "@staticmethod", "@classmethod",
                   "super().", "match ", "case ", ":=", "lambda", "finally:", "        raise\n", ") from ",
@@ -55,6 +59,65 @@ def test_generator_covers_what_the_transform_rewrites():
                   "return -x", "**kw", "sys.exit(", "raise SystemExit"]
     missing = [c for c in constructs if c not in text]
     assert not missing, f"no generated program uses {missing}"
+    keyword_parens = ["if", "elif", "while", "return", "assert", "del", "in", "with", "yield", "await", "not"]
+    missing = [f"{k}(" for k in keyword_parens if not re.search(rf"\b{k}\(", text)] + (
+        [] if "lambda:(" in text else ["lambda:("])
+    assert not missing, f"no generated program has a keyword directly followed by a parenthesis: {missing}"
+    found = set().union(*(condition_forms(source) for source in sources))
+    wanted = {(position, form) for position in program_gen_grammar.POSITIONS for form in program_gen_grammar.FORMS}
+    wanted |= {(position, form, "bare") for position, forms in program_gen_grammar.BARE.items() for form in forms}
+    assert not wanted - found, f"no generated program has these condition forms: {sorted(wanted - found)}"
+    depths = {"sum terms": 0, "nested lists": 0, "dict entries": 0}
+    for source in sources:
+        for key, value in nesting(source).items():
+            depths[key] = max(depths[key], value)
+    assert depths["sum terms"] >= 200 and depths["nested lists"] >= 60 and depths["dict entries"] >= 2000, depths
+
+
+def condition_forms(source: str) -> set[tuple]:
+    """(position, form) for every condition position whose test holds a walrus, a conditional expression or
+    a lambda, plus (position, form, "bare") when the test is that expression itself, unparenthesised."""
+    tree, lines = ast.parse(source), source.splitlines()
+    tests = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            keyword = lines[node.lineno - 1][node.col_offset:].startswith("elif")
+            tests.append(("elif" if keyword else "if", node.test))
+        elif isinstance(node, (ast.While, ast.IfExp, ast.Assert)):
+            tests.append(({ast.While: "while", ast.IfExp: "ifexp", ast.Assert: "assert"}[type(node)], node.test))
+        elif isinstance(node, ast.comprehension):
+            tests += [("comprehension", test) for test in node.ifs]
+        elif isinstance(node, ast.match_case) and node.guard is not None:
+            tests.append(("guard", node.guard))
+    kinds = {ast.NamedExpr: "walrus", ast.IfExp: "ifexp", ast.Lambda: "lambda"}
+    found = set()
+    for position, test in tests:
+        for inner in ast.walk(test):
+            if type(inner) in kinds:
+                found.add((position, kinds[type(inner)]))
+        before = lines[test.lineno - 1][:test.col_offset].rstrip()
+        if type(test) in kinds and not before.endswith("("):
+            found.add((position, kinds[type(test)], "bare"))
+    return found
+
+
+def nesting(source: str) -> dict:
+    """The longest sum (terms of one chain of + and -), deepest list nesting and largest dict literal."""
+    result = {"sum terms": 0, "nested lists": 0, "dict entries": 0}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+            terms, left = 2, node.left
+            while isinstance(left, ast.BinOp) and isinstance(left.op, (ast.Add, ast.Sub)):
+                terms, left = terms + 1, left.left
+            result["sum terms"] = max(result["sum terms"], terms)
+        elif isinstance(node, ast.List):
+            depth, inner = 1, node
+            while inner.elts and isinstance(inner.elts[0], ast.List):
+                depth, inner = depth + 1, inner.elts[0]
+            result["nested lists"] = max(result["nested lists"], depth)
+        elif isinstance(node, ast.Dict):
+            result["dict entries"] = max(result["dict entries"], len(node.keys))
+    return result
 
 
 # Hand-written programs for behaviour the generator is unlikely to hit by chance. Each must print a last line
