@@ -231,7 +231,9 @@ def check_transform(text: str):
         except TOO_HARD as exc:
             return "compile-error", f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}", result
     before, now = lines(text), lines(result.code)
-    if before != now:
+    # a module of plain definitions may get the header as a new last line: that moves no line
+    appended_header = now == before + 1 and LINE(result.code)[-1].rstrip("\r\n") == result.header
+    if before != now and not appended_header:
         last = LINE(result.code)[-1][:40] if now > before else ""
         return "line-mismatch", f"{before} lines became {now}" + (f"; last line {last!r}" if last else ""), result
     lost = statements(text) - after
