@@ -177,8 +177,10 @@ def as_function(text: str) -> str | None:
     """The program's statements as the body of a function the module calls; None when there are no
     statements or that does not compile."""
     try:
-        if not ast.parse(text).body:
-            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if not ast.parse(text).body:
+                return None
     except TOO_HARD:
         return None
     body = "\n".join("    " + part if part.strip(" \t\f") else part for part in NEWLINE.split(text))
@@ -230,13 +232,13 @@ def check_transform(text: str):
             after = statements(result.code)
         except TOO_HARD as exc:
             return "compile-error", f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}", result
+        lost = statements(text) - after
     before, now = lines(text), lines(result.code)
     # a module of plain definitions may get the header as a new last line: that moves no line
     appended_header = now == before + 1 and LINE(result.code)[-1].rstrip("\r\n") == result.header
     if before != now and not appended_header:
         last = LINE(result.code)[-1][:40] if now > before else ""
         return "line-mismatch", f"{before} lines became {now}" + (f"; last line {last!r}" if last else ""), result
-    lost = statements(text) - after
     if lost:
         return "statement-moved", ", ".join(f"{kind} of line {line}" for kind, line in sorted(lost)), result
     return "ok", "rewritten" if result.changed else "unchanged", result

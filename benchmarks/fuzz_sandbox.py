@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import fuzz_semantics  # its WORKER script and difference()
 
@@ -40,7 +41,9 @@ SAFE_DUNDERS = frozenset({"__name__", "__doc__", "__debug__"})
 def unsafe(text: str) -> str | None:
     """Why running this program could reach beyond its own process and temp dir, or None."""
     try:
-        nodes = list(ast.walk(ast.parse(text)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nodes = list(ast.walk(ast.parse(text)))
     except TOO_HARD:
         return "too deep to screen"
     for node in nodes:

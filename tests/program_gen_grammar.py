@@ -7,7 +7,7 @@ embed its hooks into without changing what the code means.
 - Keywords directly followed by a parenthesis: `if(`, `elif(`, `while(`, `return(`, `assert(`, `del(`,
   `in(`, `with(`, `yield(`, `await(`, `not(`, `lambda:(`.
 - Deep nesting within what CPython compiles: long sums and `and` chains, nested lists, calls and
-  conditional expressions, a dict literal of 2 000 entries.
+  conditional expressions, a dict literal of 2 000 entries, an `elif` chain of hundreds of branches.
 
 `GrammarEdges` is mixed into program_gen.StatementGenerator and uses its rng, out, fresh, expr, cond, atom,
 lit, body and assign, and the class constants MODULUS and LOOP_CAP. Everything stays deterministic,
@@ -238,7 +238,7 @@ class GrammarEdges:
         """One to three of the deep forms at full size, the others shallow (LibCST takes seconds on each)."""
         r = self.rng
         name = self.fresh("deep")
-        deep = set(r.sample(["sum", "lists", "chain", "ifexp", "calls", "dict"], r.randint(1, 3)))
+        deep = set(r.sample(["sum", "lists", "chain", "ifexp", "calls", "dict", "elif"], r.randint(1, 3)))
         size = lambda kind, big, small=2: r.choice(big) if kind in deep else small  # noqa: E731
         terms, lists, calls = size("sum", [200, 600, 1500], 3), size("lists", [60, 120]), size("calls", [40, 90])
         total = "a" + "".join(f" {r.choice('+-')} {r.choice(['a', str(r.randint(1, 9))])}" for _ in range(terms - 1))
@@ -246,6 +246,7 @@ class GrammarEdges:
         levels = size("ifexp", [40, 60])
         ifexp = "".join(f"({i} if a % {i + 2} == 0 else " for i in range(levels)) + "-1" + ")" * levels
         entries = ", ".join(f"{i}: {i * 7 % 13}" for i in range(size("dict", [2000, 3000], 5)))
+        branches = "".join(f"\n    elif a == {i}: branch = {i * 3}" for i in range(1, size("elif", [300, 600])))
         self.emit('''
             def $name(a):
                 total = $total
@@ -258,8 +259,11 @@ class GrammarEdges:
                 pick = $ifexp
                 wrapped = $calls_open(a)$calls_close
                 table = {$entries}
-                print("deep", total % $mod, depth, nested, flag, pick, wrapped, len(table), table[a % len(table)])
-                return (total + depth + pick + wrapped + table[a % len(table)]) % $mod
+                if a == 0: branch = 0$branches
+                else: branch = -1
+                print("deep", total % $mod, depth, nested, flag, pick, wrapped, table[a % len(table)], branch)
+                return (total + depth + pick + wrapped + table[a % len(table)] + branch) % $mod
             ''', name=name, total=total, open="[" * lists, close="]" * lists, chain=chain, ifexp=ifexp,
-                  calls_open="abs(" * calls, calls_close=")" * calls, entries=entries, mod=self.MODULUS)
+                  calls_open="abs(" * calls, calls_close=")" * calls, entries=entries, branches=branches,
+                  mod=self.MODULUS)
         self.feature(name, 1, lists + 20)

@@ -67,11 +67,12 @@ def test_generator_covers_what_the_transform_rewrites():
     wanted = {(position, form) for position in program_gen_grammar.POSITIONS for form in program_gen_grammar.FORMS}
     wanted |= {(position, form, "bare") for position, forms in program_gen_grammar.BARE.items() for form in forms}
     assert not wanted - found, f"no generated program has these condition forms: {sorted(wanted - found)}"
-    depths = {"sum terms": 0, "nested lists": 0, "dict entries": 0}
+    depths = {"sum terms": 0, "nested lists": 0, "dict entries": 0, "elif branches": 0}
     for source in sources:
         for key, value in nesting(source).items():
             depths[key] = max(depths[key], value)
     assert depths["sum terms"] >= 200 and depths["nested lists"] >= 60 and depths["dict entries"] >= 2000, depths
+    assert depths["elif branches"] >= 300, depths
 
 
 def condition_forms(source: str) -> set[tuple]:
@@ -102,8 +103,9 @@ def condition_forms(source: str) -> set[tuple]:
 
 
 def nesting(source: str) -> dict:
-    """The longest sum (terms of one chain of + and -), deepest list nesting and largest dict literal."""
-    result = {"sum terms": 0, "nested lists": 0, "dict entries": 0}
+    """The longest sum (terms of one chain of + and -), deepest list nesting, largest dict literal and
+    longest if/elif chain."""
+    result = {"sum terms": 0, "nested lists": 0, "dict entries": 0, "elif branches": 0}
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
             terms, left = 2, node.left
@@ -117,6 +119,11 @@ def nesting(source: str) -> dict:
             result["nested lists"] = max(result["nested lists"], depth)
         elif isinstance(node, ast.Dict):
             result["dict entries"] = max(result["dict entries"], len(node.keys))
+        elif isinstance(node, ast.If):
+            branches, inner = 1, node
+            while len(inner.orelse) == 1 and isinstance(inner.orelse[0], ast.If):
+                branches, inner = branches + 1, inner.orelse[0]
+            result["elif branches"] = max(result["elif branches"], branches)
     return result
 
 
