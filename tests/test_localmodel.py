@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 
 import pytest
 
@@ -37,15 +38,87 @@ def test_embedded_model_answers_a_chat_request_in_json(tmp_path):
     assert localmodel.load_seconds() is not None
 
 
+COLOURS = [{"role": "user", "content": "Name three colours."}]
+# Shares the chat template's opening with COLOURS, so llama-cpp-python would reuse that part of its KV cache.
+DRAGON = [{"role": "user", "content": "Tell me a short story about a dragon who learns to code."}]
+
+
 @pytest.mark.slow
 @needs_local_model
-def test_embedded_model_is_deterministic_at_temperature_zero():
-    ask = [{"role": "user", "content": "Name three colours."}]
-    first = LLMClient(LOCAL_MODEL, max_tokens=24).complete(ask, json_mode=False)
-    second = LLMClient(LOCAL_MODEL, max_tokens=24).complete(ask, json_mode=False)
-    assert first.text and first.text == second.text
+def test_embedded_model_replies_alike_at_temperature_zero_whatever_was_asked_before():
+    client = LLMClient(LOCAL_MODEL, max_tokens=24)   # no cache_dir: every call reaches the model
+    first = client.complete(COLOURS, json_mode=False)
+    # Back to back, the same prompt used to be decoded only from its last token on, and this reply differed
+    # (issue 9; here "1. Red: The most obvious colour, but ..." after "1. Red: This is the most obvious ...").
+    again = client.complete(COLOURS, json_mode=False)
+    client.complete(DRAGON, json_mode=False)
+    after_another = client.complete(COLOURS, json_mode=False)
+    assert client.calls == 4
+    assert first.text and first.text == again.text == after_another.text
     with pytest.raises(json.JSONDecodeError):
         json.loads(first.text)   # json_mode=False really sends no response_format: plain prose comes back
+
+
+@pytest.mark.slow
+@needs_local_model
+def test_embedded_model_replies_alike_with_other_thread_counts(monkeypatch):
+    expected = localmodel.chat(COLOURS, max_tokens=24)["choices"][0]["message"]["content"]
+    cpus = os.cpu_count() or 1
+    # Not llama.cpp's defaults (half the CPUs to generate, all to read the prompt) on any machine.
+    other = localmodel.open_model(n_threads=2 if max(cpus // 2, 1) == 1 else 1,
+                                  n_threads_batch=2 if cpus == 1 else 1)
+    try:
+        monkeypatch.setattr(localmodel, "_model", other)   # chat() then runs on this context
+        localmodel.chat(DRAGON, max_tokens=8)
+        assert localmodel.chat(COLOURS, max_tokens=24)["choices"][0]["message"]["content"] == expected
+    finally:
+        monkeypatch.undo()
+        other.close()
+
+
+def last_prompt_logits(model, tokens: list[int]):
+    """How many cached tokens the model kept, and the logits it then computed for the prompt's last token
+    (what the first reply token is chosen from)."""
+    import llama_cpp
+    import numpy
+
+    tokens_out = model.generate(tokens, temp=0.0)
+    kept = model.n_tokens   # set before anything is decoded
+    next(tokens_out)        # decodes the rest of the prompt, samples one token
+    logits = llama_cpp.llama_get_logits_ith(model.ctx, -1)
+    logits = numpy.ctypeslib.as_array(logits, shape=(model.n_vocab(),)).copy()
+    next(tokens_out)        # decodes that token, as a reply does: the cache then holds more than the prompt
+    tokens_out.close()
+    return kept, logits
+
+
+@pytest.mark.slow
+@needs_local_model
+def test_embedded_model_reuses_only_whole_batches_of_a_shared_opening():
+    batch = localmodel.BATCH_TOKENS
+    model = localmodel.open_model()
+    opening = model.tokenize(("def step(state, reading):\n    return state + reading\n" * 25).encode())
+    # each ends as the chat template ends a prompt: a token decoded alone differs most there
+    first, second = (opening + model.tokenize(f" {which}?<|im_end|>\n<|im_start|>assistant\n".encode(),
+                                              add_bos=False, special=True) for which in ("first", "second"))
+    assert len(opening) > 3 * batch and first[len(opening)] != second[len(opening)]
+    # second after first shares the opening; second again is all cached (issue 9: its last token used to be
+    # decoded alone, and the logits differed from a fresh context's by up to 0.48); then a shorter prompt
+    asked = [first, second, second, opening[: 2 * batch + 5], first]
+    kept = []
+    try:
+        for tokens in asked:
+            reused, got = last_prompt_logits(model, tokens)
+            kept.append(reused)
+            fresh = localmodel.open_model()
+            try:
+                expected = last_prompt_logits(fresh, tokens)[1]
+            finally:
+                fresh.close()
+            assert (got == expected).all(), f"prompt {len(kept)}: the logits differ from a fresh context's"
+    finally:
+        model.close()
+    assert kept == [0, len(opening) // batch * batch, (len(second) - 1) // batch * batch, 2 * batch, 2 * batch]
 
 
 def test_missing_model_file_names_the_install_command(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import os
 import threading
 import time
 from pathlib import Path
@@ -25,6 +26,11 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_TOKENS = 8192
 # Without a limit a 135M model may ramble until the context is full; this keeps one call under ~30 s.
 DEFAULT_MAX_TOKENS = 1024
+# Prompt tokens decoded per llama.cpp batch; only whole batches of a previous prompt are reused (see
+# _aligned_llama_class), so up to BATCH_TOKENS - 1 shared tokens are decoded again. Small because batches of
+# 32-512 tokens read a prompt equally fast (~19 ms a token on a loaded 2-core machine); fixed here so the
+# split cannot change with llama-cpp-python's defaults (512).
+BATCH_TOKENS = 64
 # What create_chat_completion below honours (tracec.llm asks this before sending response_format).
 SUPPORTED_PARAMS = ("temperature", "max_tokens", "seed", "response_format", "stop", "top_p")
 
@@ -52,6 +58,60 @@ def check_available() -> None:
     gguf_path()
 
 
+def _aligned_llama_class(llama_cpp):
+    """llama_cpp.Llama, reusing the previous call's KV cache only in whole prompt batches.
+
+    llama-cpp-python keeps the cache of the longest prefix a prompt shares with the previous call's tokens and
+    decodes only the rest. A token's logits and cache entry differ measurably (up to 0.48 in a logit) when it
+    is decoded in a batch of one rather than inside a longer batch, so the reply at temperature 0 came to
+    depend on what was asked before: the same request twice re-decodes only its last token, alone, and the
+    second reply differed from the first (issue 9). Reusing only batches that a fresh context would decode
+    the same way (the first BATCH_TOKENS-multiple of tokens, all of them prompt tokens of the previous call,
+    decoded in full batches from position 0) splits the rest exactly as a fresh context does, so a reply
+    depends on the request alone, and long prompts that share their opening still skip most of it."""
+
+    class AlignedLlama(llama_cpp.Llama):
+        _prompt_length = 0   # the previous call's prompt tokens: past them the cache holds generated ones
+
+        def generate(self, tokens, *args, **kwargs):
+            tokens = list(tokens)
+            cached = self.input_ids[: self.n_tokens].tolist()
+            common = 0
+            for before, now in zip(cached, tokens):
+                if before != now:
+                    break
+                common += 1
+            # At least one token is decoded here, so the logits sampled next come from this call.
+            keep = min(common, self._prompt_length, len(tokens) - 1) // BATCH_TOKENS * BATCH_TOKENS
+            if keep:
+                self.n_tokens = keep   # generate() then finds exactly `keep` tokens in common and reuses them
+            else:
+                self.reset()
+            self._prompt_length = len(tokens)
+            return super().generate(tokens, *args, **kwargs)
+
+    return AlignedLlama
+
+
+def open_model(seed: int | None = 0, *, n_threads: int | None = None, n_threads_batch: int | None = None):
+    """A new llama_cpp.Llama on the embedded model (load_model keeps one per process; tests open others).
+
+    Both thread counts default to half the CPUs. llama.cpp's own default for reading prompts is all of them,
+    and its threads wait for each other at every step: on a loaded 2-core machine a 34-token prompt took
+    4-24 s with 2 threads against 1.2 s with 1. The thread counts do not change the replies (measured:
+    identical with 1, 2 and 4 threads, with and without a busy CPU), so they may follow the machine."""
+    check_available()
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise LLMError(f"llama-cpp-python does not import ({exc}); reinstall it: {INSTALL_LOCAL}") from None
+    half = max((os.cpu_count() or 1) // 2, 1)
+    return _aligned_llama_class(llama_cpp)(
+        model_path=str(gguf_path()), n_ctx=CONTEXT_TOKENS, verbose=False, n_batch=BATCH_TOKENS,
+        n_ubatch=BATCH_TOKENS, n_threads=n_threads or half, n_threads_batch=n_threads_batch or half,
+        seed=0 if seed is None else seed)
+
+
 def load_model(seed: int | None = 0):
     """The process-wide llama_cpp.Llama, loaded on first use (~0.3 s; later calls reuse it).
 
@@ -59,16 +119,8 @@ def load_model(seed: int | None = 0):
     global _model, _load_seconds
     with _lock:
         if _model is None:
-            check_available()
-            try:
-                import llama_cpp
-            except ImportError as exc:
-                raise LLMError(f"llama-cpp-python does not import ({exc}); reinstall it: "
-                               f"{INSTALL_LOCAL}") from None
             started = time.perf_counter()
-            # n_threads stays llama.cpp's default (half the CPUs): more threads only fight other processes.
-            _model = llama_cpp.Llama(model_path=str(gguf_path()), n_ctx=CONTEXT_TOKENS, verbose=False,
-                                     seed=0 if seed is None else seed)
+            _model = open_model(seed)
             _load_seconds = time.perf_counter() - started
             # Freed at exit while llama_cpp still works: left to Llama.__del__ during interpreter
             # teardown it prints "Exception ignored ... 'NoneType' object is not callable".
@@ -106,7 +158,6 @@ def chat(messages: list[dict], *, temperature: float = 0.0, max_tokens: int | No
         except ValueError as exc:   # e.g. "Requested tokens (9000) exceed context window of 8192"
             raise LLMError(f"{LOCAL_MODEL}: {exc}; shorten the prompt "
                            "(fewer examples or smaller values)") from None
-
 
 
 class LocalModelHandler(CustomLLM):
