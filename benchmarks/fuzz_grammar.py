@@ -52,7 +52,7 @@ LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$").findall  # lines with the
 class Outcome:
     name: str  # "grammar#12 function"
     source: str  # the case as checked
-    status: str  # ok | crash | libcst-cannot-parse | rejected | internal | compile-error | line-mismatch | ...
+    status: str  # ok | crash | libcst-cannot-parse | libcst-round-trip | rejected | internal | compile-error | line-mismatch | ...
     detail: str = ""
     run: str = "not-run"  # same | mismatch | instrumented-timeout | instrumented-crashed | skipped-* | not-run
     run_detail: str = ""
@@ -223,7 +223,8 @@ def check_transform(text: str):
         problem = result.error or getattr(result, "internal", None)
         if problem is not None:
             kind = "libcst-cannot-parse" if "LibCST cannot parse" in problem.message else (
-                "rejected" if result.error is not None else "internal")
+                "libcst-round-trip" if "LibCST does not reproduce" in problem.message else (
+                    "rejected" if result.error is not None else "internal"))
             return kind, problem.message, result
         if result.code is None:
             return "no-code", "code is None without error", result

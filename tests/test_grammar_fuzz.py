@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import fuzz_grammar as fuzz  # noqa: E402
 import fuzz_sandbox  # noqa: E402
 
-COUNT = 240
+COUNT = 160
 SHARES = {"grammar": 5, "node": 1, "node-def": 2}  # from_node() draws ~10x slower, half of it empty modules
 CHUNK = 40
 
@@ -41,8 +41,24 @@ def test_hypothesmith_programs_instrument_compile_and_keep_their_lines():
     assert sum(name.endswith(" function") for name, _ in items) >= COUNT // 10  # the pass gets code to rewrite
     outcomes = fuzz.check_all(items, jobs=2, run_programs=False)  # running them: the benchmark's job
     assert sum(o.rewritten for o in outcomes) >= COUNT // 10
-    failures = [o for o in outcomes if o.status != "ok"]
+    # a program LibCST itself cannot parse or print back unchanged is left uninstrumented, and said so:
+    # accepted only when LibCST really fails on it (checked here, not trusted from the message)
+    limits = [o for o in outcomes if o.status in LIBCST_LIMITS and libcst_fails_on(o.source)]
+    failures = [o for o in outcomes if o.status != "ok" and o not in limits]
     assert not failures, describe(failures)
+    assert len(limits) <= COUNT // 50, describe(limits)
+
+
+LIBCST_LIMITS = ("libcst-cannot-parse", "libcst-round-trip")
+
+
+def libcst_fails_on(source: str) -> bool:
+    import libcst
+
+    try:
+        return libcst.parse_module(source).code != source
+    except libcst.ParserSyntaxError:
+        return True
 
 
 def test_drawing_depends_on_the_seed_alone():
