@@ -85,7 +85,7 @@ def _hypothesis_setup() -> None:
     from hypothesis.configuration import set_hypothesis_home_dir
     from hypothesis.internal.conjecture import providers
 
-    set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "tracec-hypothesis"))
+    set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "tracec-hypothesis-py%d%d" % sys.version_info[:2]))
     if hasattr(providers, "_get_local_constants") and hasattr(providers, "Constants"):
         empty = providers.Constants()
         providers._get_local_constants = lambda: empty

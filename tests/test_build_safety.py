@@ -114,7 +114,10 @@ def test_text_libcst_itself_loses_is_blamed_on_libcst():
     "def f():\n    return " + "[" * 150 + "]" * 150 + "\n",                       # 150 nested lists
     "D = {" + ", ".join(f"{i}: {i}" for i in range(3000)) + "}\ndef f():\n    return D\n",   # a big literal
     "def f():\n    return " + " + ".join(["1"] * 5000) + "\n",                 # compiles on 3.13+
-], ids=["nested", "literal", "sum"])
+    "\x0c\ndef f():\n    return " + " + ".join(["1"] * 5000) + "\n",         # masked below a form feed
+    "def f(x=3):\n    if x == 0:\n        return 0\n"                         # a 600-branch elif chain:
+    + "".join(f"    elif x == {i}:\n        return {i * i}\n" for i in range(1, 600)),  # nested Ifs to LibCST
+], ids=["nested", "literal", "sum", "sum-after-form-feed", "elif-chain"])
 def test_deeply_nested_code_is_instrumented(source):
     try:
         compile(source, "deep.py", "exec")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 
 
@@ -90,7 +89,7 @@ def _not_reproduced(source: str) -> int | None:
     when an output failed verification, so the common path pays nothing for it."""
     import libcst as cst
 
-    from .deep import deep_call
+    from .deep import deep_call, python_lines
 
     try:
         text = deep_call(lambda: cst.parse_module(source).code)
@@ -98,8 +97,7 @@ def _not_reproduced(source: str) -> int | None:
         return None
     if text == source:
         return None
-    lines = re.compile(r"[^\r\n]*(?:\r\n|\r|\n|$)")   # Python's line ends only (not str.splitlines')
-    mine, theirs = lines.findall(source), lines.findall(text)
+    mine, theirs = python_lines(source), python_lines(text)
     return next((n for n, (a, b) in enumerate(zip(mine, theirs), 1) if a != b), min(len(mine), len(theirs)))
 
 

@@ -23,6 +23,7 @@ SLOW_HEIGHT = 1_000           # ... and masked at once when this tall: LibCST pa
 # A call, not a parenthesised name: the pass may move an expression's own parentheses (and the line
 # breaks in them), never a call's
 _PLACEHOLDER = "_tracec_deep_{}_"
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _LEFTOVER = re.compile(r"_tracec_deep_\d+_(\([^()]*\))?")
 
 
@@ -49,8 +50,9 @@ def deep_call(function, *args):
     and a raised recursion limit (process-wide while it runs, so only for the file that needs it)."""
     try:
         return function(*args)
-    except RecursionError:
-        pass
+    except Exception as exc:
+        if not _out_of_depth(exc):
+            raise
     outcome: list = []
 
     def run() -> None:
@@ -76,10 +78,28 @@ def deep_call(function, *args):
     return value
 
 
+def _out_of_depth(exc: BaseException) -> bool:
+    """A RecursionError, or an error raised while one was unwinding: LibCST's position provider looks the
+    unfinished node up in a `finally` and raises KeyError in its place."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, RecursionError):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__
+    return False
+
+
+def python_lines(text: str) -> list[str]:
+    """`text` cut into lines as Python numbers them, each with its line end (str.splitlines also cuts
+    at form feeds and other separators Python's tokenizer treats as whitespace)."""
+    return _LINE.findall(text)
+
+
 def mask_deep_expressions(source: str, tree: ast.Module, height: int = MASK_HEIGHT) -> tuple[str, list[str]]:
     """(source with each outermost expression taller than `height` replaced by a placeholder of the
     same lines, the replaced texts in placeholder order). Nothing is masked inside f-strings or targets."""
-    lines = source.splitlines(keepends=True)
+    lines = python_lines(source)
     spans = sorted((_offset(lines, n.lineno, n.col_offset), _offset(lines, n.end_lineno, n.end_col_offset))
                    for n in _tall_expressions(tree, height))
     masked = [source[start:end] for start, end in spans]
