@@ -368,7 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     groups = group(failures)
     for entry in groups:
         print(f"\n{entry['count']:6d} x {entry['cause']}\n        e.g. {entry['example']}: {entry['minimal']!r}")
+    from importlib.metadata import version
+
+    drew_with = {name: version(name) for name in ("hypothesis", "hypothesmith", "libcst")}   # decide the draws
     write_results("fuzz_grammar", {"seed": args.seed, "count": args.count, "sources": shares, "jobs": args.jobs,
+                                   "drew_with": drew_with,
                                    "timeout": args.timeout, "seconds": round(elapsed, 1), "summary": summary,
                                    "causes": groups, "failures": [asdict(o) for o in failures]})
     return 0 if not failures else 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -13,6 +14,15 @@ from tracec.transforms import instrument_source
 # The installed `tracec` command: the console script beside this interpreter (a venv's bin/), else on PATH
 _SIBLING = Path(sys.executable).with_name("tracec")
 TRACEC = str(_SIBLING) if _SIBLING.exists() else shutil.which("tracec")
+
+
+def git_project(root: Path) -> Path:
+    """A new git repository at `root` with a `src/` folder, `.tracec/` ignored and a minimal pyproject."""
+    (root / "src").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / ".gitignore").write_text(".tracec/\n")
+    (root / "pyproject.toml").write_text("[project]\nname = 'app'\n")
+    return root
 
 
 def instrumented_body(source: str, **options) -> str:

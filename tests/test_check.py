@@ -10,7 +10,7 @@ from pathlib import Path
 
 import black
 import pytest
-from support import TRACEC
+from support import TRACEC, git_project
 
 from tracec.cli import main
 from tracec.patch import Change, PatchError, rewrite_source
@@ -20,11 +20,7 @@ from tracec.transforms import instrument_source
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch) -> Path:
-    root = tmp_path / "proj"
-    (root / "src").mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    (root / ".gitignore").write_text(".tracec/\n")
-    (root / "pyproject.toml").write_text("[project]\nname = 'app'\n")
+    root = git_project(tmp_path / "proj")
     monkeypatch.chdir(root)
     return root
 

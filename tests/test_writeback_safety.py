@@ -12,7 +12,7 @@ from pathlib import Path
 
 import black
 import pytest
-from support import TRACEC
+from support import TRACEC, git_project
 
 from tracec.cli import main
 from tracec.patch import Change, rewrite_source
@@ -38,11 +38,7 @@ sys.exit(main(["apply"]))
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch) -> Path:
-    root = tmp_path / "proj"
-    (root / "src").mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    (root / ".gitignore").write_text(".tracec/\n")
-    (root / "pyproject.toml").write_text("[project]\nname = 'app'\n")
+    root = git_project(tmp_path / "proj")
     (root / "src" / "app.py").write_text(SOURCE)
     new = rewrite_source(SOURCE, "src/app.py", [Change("app:LIMIT", "value", 3, 2)], black.Mode())
     assert new == PATCHED
