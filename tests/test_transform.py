@@ -270,3 +270,10 @@ def test_a_doc_split_over_lines_as_joined_strings_is_read_whole():
     result = instrument_source(source, path="m.py", module="m")
     _, _, params = result.tables
     assert [(name, doc) for name, _, doc, _ in params] == [("GAIN", "gain, min 0, max 2")]
+
+
+def test_statement_texts_after_a_form_feed_line_are_the_statements_own():
+    # str.splitlines cuts at a form feed, Python does not: the graph's code texts came from the wrong lines
+    source = "import os\n\x0c\ndef f(x):\n    y = x + 1\n    return y\n"
+    result = instrument_source(source, path="m.py", module="m", all_functions=True)
+    assert "'def f(x):'" in result.header and "'y = x + 1'" in result.header and "'return y'" in result.header

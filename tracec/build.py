@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from tracec.transforms.deep import python_lines
 from tracec.importhook import (
     find_project_root,
     module_name_for_file,
@@ -140,7 +141,7 @@ def place_header(code: str, header: str) -> str:
     Used when the transform had no simple statement to append the header to.  Without any such
     line the header becomes a new line after the shebang/encoding lines (lines shift by one).
     """
-    lines = code.splitlines(keepends=True)
+    lines = python_lines(code)   # numbered as ast numbers them
     body = ast.parse(code).body
     first = len(lines) + 1
     if body:

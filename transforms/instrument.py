@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from .deep import python_lines
 from .embedding import CALL_ARGUMENT, CONDITION, OR_OPERAND, parenthesize, spaced, without_parens
 from .names import analyse, param_names, pattern_captures, target_names, target_reads
 
@@ -53,7 +54,7 @@ class FunctionRewriter:
     def __init__(self, module: cst.Module, positions, tables, param_rewriter, annotation,
                  class_params: set[str] | frozenset[str] = frozenset()) -> None:
         self.module = module
-        self.lines = module.code.splitlines()
+        self.lines = [line.rstrip("\r\n") for line in python_lines(module.code)]   # as positions count
         self.positions = positions
         self.functions, self.statements = tables
         self.param_rewriter = param_rewriter
