@@ -70,6 +70,7 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
         return _internal(path, source, 1, _describe(exc))
     if result.error is not None or not result.changed:
         return result
+    from .libcst_limits import not_reproduced, parenthesize_handler_types
     from .verify import check_output
 
     try:
@@ -77,28 +78,11 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     except Exception as exc:
         problem = (1, f"checking the output failed: {_describe(exc)}")
     if problem is not None:
-        line = _not_reproduced(source)
+        line = not_reproduced(parenthesize_handler_types(source))
         if line is not None:   # the pass is not to blame: LibCST's own tree already lost some of the text
             problem = (line, "LibCST does not reproduce this line unchanged (a LibCST limit)")
         return _internal(path, source, *problem)
     return result
-
-
-def _not_reproduced(source: str) -> int | None:
-    """The first line LibCST's round trip (parse, then print unchanged) gets wrong, or None. Run only
-    when an output failed verification, so the common path pays nothing for it."""
-    import libcst as cst
-
-    from .deep import deep_call, python_lines
-
-    try:
-        text = deep_call(lambda: cst.parse_module(source).code)
-    except Exception:
-        return None
-    if text == source:
-        return None
-    mine, theirs = python_lines(source), python_lines(text)
-    return next((n for n, (a, b) in enumerate(zip(mine, theirs), 1) if a != b), min(len(mine), len(theirs)))
 
 
 def compiled_tree(source: str, path: str) -> ast.Module:
@@ -118,13 +102,14 @@ def _instrument(source: str, path: str, module: str, all_functions: bool,
     from .deep import unmask_text
     from .header import place_header
     from .instrument import FunctionRewriter
+    from .libcst_limits import error_line, parse, unmask_statements
     from .module import PRAGMA, ModuleInstrumenter, tracec_names, wrap
 
     try:
-        tree = cst.parse_module(source)
+        tree, masked = parse(source)
     except cst.ParserSyntaxError as exc:   # Python compiled it: a limit of LibCST's grammar, not the user's error
         message = (exc.message.splitlines() or ["invalid syntax"])[0]
-        return _internal(path, source, exc.raw_line, f"LibCST cannot parse this: {message}")
+        return _internal(path, source, error_line(exc), f"LibCST cannot parse this: {message}")
     wrapper = wrap(tree)
     positions = wrapper.resolve(PositionProvider)
     visitor = ModuleInstrumenter(module, all_functions or bool(PRAGMA.search(source)), tracec_names(tree))
@@ -149,6 +134,7 @@ def _instrument(source: str, path: str, module: str, all_functions: bool,
     code = new_tree.code
     if placed:
         code = code.replace(_TABLES, tables, 1)
+    code = unmask_statements(code, masked)
     return InstrumentResult(path, source, code, None, len(functions), header.replace(_TABLES, tables),
                             placed, raw)
 

@@ -100,7 +100,7 @@ def mask_deep_expressions(source: str, tree: ast.Module, height: int = MASK_HEIG
     """(source with each outermost expression taller than `height` replaced by a placeholder of the
     same lines, the replaced texts in placeholder order). Nothing is masked inside f-strings or targets."""
     lines = python_lines(source)
-    spans = sorted((_offset(lines, n.lineno, n.col_offset), _offset(lines, n.end_lineno, n.end_col_offset))
+    spans = sorted((offset_of(lines, n.lineno, n.col_offset), offset_of(lines, n.end_lineno, n.end_col_offset))
                    for n in _tall_expressions(tree, height))
     masked = [source[start:end] for start, end in spans]
     for index in reversed(range(len(spans))):   # from the end, so earlier offsets stay valid
@@ -149,7 +149,7 @@ def _tall_expressions(tree: ast.Module, limit: int) -> list[ast.expr]:
     return found
 
 
-def _offset(lines: list[str], lineno: int, col: int) -> int:
-    """Character offset of (1-based line, UTF-8 byte column) in the joined lines."""
+def offset_of(lines: list[str], lineno: int, col: int) -> int:
+    """Character offset of an ast position (1-based line, UTF-8 byte column) in the joined lines."""
     before = sum(len(line) for line in lines[: lineno - 1])
     return before + len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", "replace"))

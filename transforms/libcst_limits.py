@@ -1,0 +1,196 @@
+"""Code Python compiles that LibCST cannot parse, or does not print back unchanged, and the workarounds.
+
+Found by grammar fuzzing and by building CPython's standard library; every workaround keeps each line
+where it is and each statement as Python runs it:
+
+- Continuation lines between an `except` clause's type and its `:` (`except T \\` then `:` on the next
+  line) are dropped when LibCST prints its tree. The type is parenthesised before parsing, so the break
+  sits inside the parentheses, which LibCST keeps: `except (T \\` then `):`. Same exception, same lines.
+- A parenthesised annotated target, `(x): int`, is outside LibCST's grammar. Such a statement is masked:
+  cut out of the source, replaced by an inert literal statement with the same lines (the pass leaves
+  literal statements alone), and put back as written. A masked statement records nothing.
+
+What no workaround covers is caught by the output check; `not_reproduced` then names the line LibCST
+loses, so the message blames LibCST and not the user's code.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+
+from .deep import offset_of, python_lines
+
+MAX_MASKED_LINES = 20
+# an integer statement is never instrumented, and is not a docstring where a string would be one
+_MARK = "0x7AC3C"
+_PLACEHOLDER = "(" + _MARK + "{:04X}"
+_ERROR_AT = re.compile(r"error at (\d+):(\d+)")
+_CONTINUED_COLON = re.compile(r"\\(?:\r\n|\r|\n)[ \t\f]*:")
+_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
+             ast.With, ast.AsyncWith, ast.Try) + ((ast.Match,) if hasattr(ast, "Match") else ()) + \
+            ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+# statements the pass must see for its own bookkeeping (returns, generators, scopes): never masked
+_NEEDED = (ast.Return, ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal)
+
+
+def parse(source: str):
+    """(LibCST's tree, masked statements): the tree of `source` with the workarounds above applied, its
+    code `source` with handler types parenthesised and placeholders for the masked statements
+    (`unmask_statements` puts them back). Raises libcst.ParserSyntaxError when masking does not help."""
+    import libcst as cst
+
+    text = parenthesize_handler_types(source)
+    attempt, masked, lines = text, [], set()
+    while True:
+        try:
+            return cst.parse_module(attempt), masked
+        except cst.ParserSyntaxError as exc:
+            untried = [line for line in _error_lines(exc) if line not in lines]
+            if not untried or len(lines) >= MAX_MASKED_LINES:
+                raise
+            lines.add(untried[0])
+            attempt, masked = mask_statements(text, lines)
+            if not masked:
+                raise
+
+
+def error_line(exc) -> int:
+    """The line a libcst.ParserSyntaxError is about, as near as LibCST says."""
+    return _error_lines(exc)[0]
+
+
+def _error_lines(exc) -> list[int]:
+    """The lines a libcst.ParserSyntaxError may be about, likeliest first: its message's line (its
+    raw_line is often the next statement's), then raw_line."""
+    found = _ERROR_AT.search(exc.message)
+    return ([int(found[1])] if found else []) + [exc.raw_line]
+
+
+def parenthesize_handler_types(source: str) -> str:
+    """`source` with every `except T` whose `:` follows a line continuation written `except (T ... ):`."""
+    if not _CONTINUED_COLON.search(source):
+        return source
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source, newline="").readline))
+    except (tokenize.TokenError, SyntaxError):
+        return source
+    lines = python_lines(source)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    inserts: list[tuple[int, str]] = []
+    for index, token in enumerate(tokens):
+        if token.type == tokenize.NAME and token.string == "except" and _starts_statement(tokens, index):
+            span = _handler_type(tokens, index)
+            if span is not None:
+                first, colon = span
+                gap = source[_offset(starts, tokens[colon - 1].end):_offset(starts, tokens[colon].start)]
+                if "\\" in gap:
+                    inserts += [(_offset(starts, tokens[first].start), "("), (_offset(starts, tokens[colon].start), ")")]
+    for offset, text in sorted(inserts, reverse=True):
+        source = source[:offset] + text + source[offset:]
+    return source
+
+
+def _starts_statement(tokens: list, index: int) -> bool:
+    before = tokens[index - 1].type if index else tokenize.NEWLINE
+    return before in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT)
+
+
+def _handler_type(tokens: list, index: int) -> tuple[int, int] | None:
+    """(first token of the type, the header's `:`) of the handler whose `except` is tokens[index]; None
+    for a bare `except:` and for `except T as name:` (LibCST keeps that one, and `(T as name)` is no type)."""
+    first = index + 1
+    if tokens[first].type == tokenize.OP and tokens[first].string == "*":
+        first += 1
+    depth = 0
+    for position in range(first, len(tokens)):
+        token = tokens[position]
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+        elif depth == 0 and token.type == tokenize.NAME and token.string == "as":
+            return None
+        elif depth == 0 and token.type == tokenize.OP and token.string == ":":
+            return (first, position) if position > first else None
+        elif token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+            return None
+    return None
+
+
+def _offset(starts: list[int], where: tuple[int, int]) -> int:
+    """Character offset of a token position (1-based line, character column)."""
+    return starts[where[0] - 1] + where[1]
+
+
+def mask_statements(source: str, lines: set[int]) -> tuple[str, list[str]]:
+    """(source with each simple statement on one of `lines` replaced by a placeholder of the same lines,
+    the replaced texts in placeholder order); nothing is masked when a statement on those lines is one
+    the pass needs, or the source already holds a placeholder's text."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source, []
+    found = [node for node in _simple_statements(tree)
+             if any(node.lineno <= line <= node.end_lineno for line in lines)]
+    if not found or _MARK in source or \
+            any(isinstance(part, _NEEDED) for node in found for part in ast.walk(node)):
+        return source, []
+    lines = python_lines(source)
+    spans = sorted((offset_of(lines, node.lineno, node.col_offset), offset_of(lines, node.end_lineno, node.end_col_offset))
+                   for node in found)
+    masked = [source[start:end] for start, end in spans]
+    for index in reversed(range(len(spans))):
+        start, end = spans[index]
+        source = source[:start] + _placeholder(index, masked[index]) + source[end:]
+    return source, masked
+
+
+def unmask_statements(code: str, masked: list[str]) -> str:
+    """Put the masked statements back (ValueError if one cannot be found as it was placed)."""
+    for index, text in enumerate(masked):
+        placeholder = _placeholder(index, text)
+        if code.count(placeholder) != 1:
+            raise ValueError(f"a masked statement ({placeholder.strip()}...) was rewritten")
+        code = code.replace(placeholder, text, 1)
+    return code
+
+
+def _placeholder(index: int, text: str) -> str:
+    # the line ends of the statement's own, so a \r\n file stays one
+    ends = re.findall(r"\r\n|\r|\n", text)
+    return _PLACEHOLDER.format(index) + "".join(ends) + ")"
+
+
+def _simple_statements(tree: ast.Module) -> list[ast.stmt]:
+    found: list[ast.stmt] = []
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.stmt) and not isinstance(node, _COMPOUND):
+            found.append(node)
+            continue
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            stack.extend(getattr(node, field, ()))
+    return found
+
+
+def not_reproduced(source: str) -> int | None:
+    """The first line LibCST's round trip (parse, then print unchanged) gets wrong, or None. Run only
+    when an output failed verification, so the common path pays nothing for it."""
+    import libcst as cst
+
+    from .deep import deep_call
+
+    try:
+        text = deep_call(lambda: cst.parse_module(source).code)
+    except Exception:
+        return None
+    if text == source:
+        return None
+    mine, theirs = python_lines(source), python_lines(text)
+    return next((n for n, (a, b) in enumerate(zip(mine, theirs), 1) if a != b), min(len(mine), len(theirs)))
