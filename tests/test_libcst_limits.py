@@ -7,9 +7,9 @@ import sys
 import textwrap
 
 import pytest
+from support import instrumented_body, load_module
 
 import tracec
-from support import instrumented_body, load_module
 from tracec.checkrules import annotation_problems
 from tracec.transforms import instrument_source
 
@@ -66,6 +66,16 @@ def test_star_handler_with_continued_colon(tmp_path):
         "    except* (ValueError \\", "            ):"]
     plain, instrumented, _ = run_both(tmp_path, "star", source, lambda m: m.f(3))
     assert instrumented == plain == [3]
+
+
+def test_handler_after_a_line_that_is_only_a_backslash(tmp_path):
+    # found by grammar fuzzing: the tokenize module misreads such a line (Python's parser does not)
+    source = ("def inverse(x):\n    try:\n        return 1 / x\n\\\n\n"
+              "    except(ZeroDivisionError)\\\n:\n        return 0\n")
+    assert instrumented_body(source, all_functions=True).splitlines()[5:7] == [
+        "    except((ZeroDivisionError)\\", "):"]
+    plain, instrumented, _ = run_both(tmp_path, "backslash_line", source, lambda m: (m.inverse(0), m.inverse(2)))
+    assert instrumented == plain == (0, 0.5)
 
 
 def test_handler_with_name_is_left_as_written():

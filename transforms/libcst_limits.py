@@ -17,9 +17,7 @@ loses, so the message blames LibCST and not the user's code.
 from __future__ import annotations
 
 import ast
-import io
 import re
-import tokenize
 
 from .deep import offset_of, python_lines
 
@@ -70,61 +68,45 @@ def _error_lines(exc) -> list[int]:
 
 
 def parenthesize_handler_types(source: str) -> str:
-    """`source` with every `except T` whose `:` follows a line continuation written `except (T ... ):`."""
+    """`source` with every `except T` whose `:` follows a line continuation written `except (T ... ):`.
+    Positions come from Python's own parser: the tokenize module misreads a line that is only a `\\`."""
     if not _CONTINUED_COLON.search(source):
         return source
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source, newline="").readline))
-    except (tokenize.TokenError, SyntaxError):
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return source
     lines = python_lines(source)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
     inserts: list[tuple[int, str]] = []
-    for index, token in enumerate(tokens):
-        if token.type == tokenize.NAME and token.string == "except" and _starts_statement(tokens, index):
-            span = _handler_type(tokens, index)
-            if span is not None:
-                first, colon = span
-                gap = source[_offset(starts, tokens[colon - 1].end):_offset(starts, tokens[colon].start)]
-                if "\\" in gap:
-                    inserts += [(_offset(starts, tokens[first].start), "("), (_offset(starts, tokens[colon].start), ")")]
-    for offset, text in sorted(inserts, reverse=True):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None and node.name is None:
+            colon = _colon_after(source, offset_of(lines, node.type.end_lineno, node.type.end_col_offset))
+            if colon is not None:
+                inserts += [(offset_of(lines, node.type.lineno, node.type.col_offset), "("), (colon, ")")]
+    for offset, text in sorted(inserts, reverse=True):   # from the end, so earlier offsets stay valid
         source = source[:offset] + text + source[offset:]
     return source
 
 
-def _starts_statement(tokens: list, index: int) -> bool:
-    before = tokens[index - 1].type if index else tokenize.NEWLINE
-    return before in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT)
-
-
-def _handler_type(tokens: list, index: int) -> tuple[int, int] | None:
-    """(first token of the type, the header's `:`) of the handler whose `except` is tokens[index]; None
-    for a bare `except:` and for `except T as name:` (LibCST keeps that one, and `(T as name)` is no type)."""
-    first = index + 1
-    if tokens[first].type == tokenize.OP and tokens[first].string == "*":
-        first += 1
-    depth = 0
-    for position in range(first, len(tokens)):
-        token = tokens[position]
-        if token.type == tokenize.OP and token.string in "([{":
-            depth += 1
-        elif token.type == tokenize.OP and token.string in ")]}":
-            depth -= 1
-        elif depth == 0 and token.type == tokenize.NAME and token.string == "as":
+def _colon_after(source: str, index: int) -> int | None:
+    """Where the handler's `:` is, when a line continuation comes between the type's end (`index`) and it;
+    else None. Only blanks, comments, line breaks and the type's closing parentheses can lie between."""
+    continued = False
+    while index < len(source):
+        char = source[index]
+        if char == ":":
+            return index if continued else None
+        if char == "\\":
+            continued = True
+            index += 1
+        elif char == "#":
+            while index < len(source) and source[index] not in "\r\n":
+                index += 1
+            continue
+        elif char not in " \t\f\r\n)":
             return None
-        elif depth == 0 and token.type == tokenize.OP and token.string == ":":
-            return (first, position) if position > first else None
-        elif token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
-            return None
+        index += 1
     return None
-
-
-def _offset(starts: list[int], where: tuple[int, int]) -> int:
-    """Character offset of a token position (1-based line, character column)."""
-    return starts[where[0] - 1] + where[1]
 
 
 def mask_statements(source: str, lines: set[int]) -> tuple[str, list[str]]:
