@@ -22,7 +22,17 @@ import random
 import sys
 import textwrap
 
-from _timing import load_instrumented, add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, time_once, write_results
+from _timing import (
+    add_clock_argument,
+    clock_name,
+    fmt_ns,
+    load_instrumented,
+    measure,
+    print_table,
+    set_clock,
+    time_once,
+    write_results,
+)
 
 import tracec.runtime as rt
 from tracec.runtime import Graph, Node, Param

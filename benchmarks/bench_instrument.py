@@ -22,9 +22,19 @@ import subprocess
 import sys
 
 import libcst as cst
+from _timing import (
+    HERE,
+    add_clock_argument,
+    clock_name,
+    fmt_ns,
+    measure,
+    median_once,
+    print_table,
+    set_clock,
+    time_once,
+    write_results,
+)
 from libcst.metadata import MetadataWrapper, PositionProvider
-
-from _timing import HERE, add_clock_argument, clock_name, fmt_ns, measure, median_once, print_table, set_clock, time_once, write_results
 
 from tracec.transforms import instrument_source
 

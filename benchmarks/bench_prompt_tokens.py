@@ -28,7 +28,9 @@ import tempfile
 from pathlib import Path
 
 from _timing import HERE, load_instrumented, print_table, write_results
-from bench_trace_compare import QUESTIONS, TRACE as QA_TRACE, TRACEC as QA_TRACEC, WORK_DIR, load_module, trace_python
+from bench_trace_compare import QUESTIONS, WORK_DIR, load_module, trace_python
+from bench_trace_compare import TRACE as QA_TRACE
+from bench_trace_compare import TRACEC as QA_TRACEC
 
 ROOT = os.path.dirname(HERE)
 QA_EXPECTED = {"What is the capital of France?": "paris", "Which is the largest planet?": "jupiter",

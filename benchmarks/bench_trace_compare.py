@@ -29,7 +29,17 @@ import subprocess
 import sys
 import tempfile
 
-from _timing import HERE, load_instrumented, add_clock_argument, clock_name, fmt_ns, measure, print_table, set_clock, write_results
+from _timing import (
+    HERE,
+    add_clock_argument,
+    clock_name,
+    fmt_ns,
+    load_instrumented,
+    measure,
+    print_table,
+    set_clock,
+    write_results,
+)
 
 WORK_DIR = os.path.join(HERE, ".work")
 QUESTIONS = ["What is the capital of France?", "Which is the largest planet?",

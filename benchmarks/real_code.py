@@ -31,9 +31,9 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import _timing  # beside this script, which Python puts first on sys.path
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import _timing
 
 HOOK_PREFIX = "_tracec_"
 HEADER = b"import tracec.runtime as _tracec_rt;"
@@ -245,9 +245,8 @@ def api_detail(job: tuple[str, str]) -> dict:
     """What `instrument_source` itself says about a file the CLI reported: the same failure, or the
     innermost tracec frame when it raises (it should not), or "succeeds" when the tree changed since."""
     rel, path = job
+    from tracec.project import module_name_for_file
     from tracec.transforms import instrument_source
-
-    from tracec.importhook import module_name_for_file
 
     data = Path(path).read_bytes()
     text = data.decode(tokenize.detect_encoding(io.BytesIO(data).readline)[0])

@@ -13,10 +13,10 @@ import sys
 import threading
 import weakref
 
+from . import unwind
 from .graph import Feedback, Graph, Node, Param, ParamFeedback, write_graph
 from .preview import preview
 from .recorder import Recorder
-from . import unwind
 from .tables import ModuleTable
 
 __all__ = ["Feedback", "Graph", "ModuleHooks", "Node", "Param", "ParamFeedback", "Recorder", "active",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from llm_server import ScriptedServer   # pytest puts this folder on sys.path (rootdir-relative imports)
+from llm_server import ScriptedServer  # pytest puts this folder on sys.path (rootdir-relative imports)
 
 
 @pytest.fixture

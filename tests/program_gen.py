@@ -374,7 +374,7 @@ class StatementGenerator(GrammarEdges):
         elif kind == 2 and ctx.func:
             self.out.add('print("locals", sorted(locals()))')
         else:
-            self.out.add(f'print("globals", sorted(k for k in globals() if not k.startswith("_")))')
+            self.out.add('print("globals", sorted(k for k in globals() if not k.startswith("_")))')
 
     def s_walrus_if(self, ctx: Ctx) -> None:
         w = self.fresh("w")

@@ -14,9 +14,9 @@ import sys
 import textwrap
 
 import pytest
+from support import load_module
 
 import tracec
-from support import load_module
 from tracec import importhook
 
 
@@ -31,7 +31,7 @@ def load(request, tmp_path, monkeypatch):
             return load_module(tmp_path, name, source, instrument, all_functions)
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
         monkeypatch.syspath_prepend(str(tmp_path))
-        finder = importhook.install(tmp_path, all_functions=all_functions)
+        importhook.install(tmp_path, all_functions=all_functions)
         try:
             __import__(name)
         finally:

@@ -12,13 +12,11 @@ import ast
 import os
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
 import pytest
 
-import tracec.runtime as rt
 from tracec import importhook
 from tracec.transforms import instrument_source
 

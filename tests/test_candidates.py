@@ -3,14 +3,13 @@ runs through every existing reference, records like the original, and is undone 
 
 from __future__ import annotations
 
-import textwrap
 import types
 
 import pytest
+from support import load_module
 
 import tracec
 from tracec.transforms import instrument_source
-from support import load_module
 
 SOURCE = """\
 import tracec

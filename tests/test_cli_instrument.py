@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from support import TRACEC
 
-
 PROMPTS = """\
 import tracec
 

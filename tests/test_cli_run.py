@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from support import TRACEC
 
-
 PRICING = """\
 import tracec
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import tracec.runtime as rt
-from tracec import importhook
+from tracec import importhook, project
 from tracec.transforms import instrument_source
 
 # Evaluation-order-sensitive code (the kind pytest's assertion rewriting once got wrong): walrus
@@ -244,7 +244,7 @@ def test_bytecode_cache_is_separate_and_validated(tmp_path, isolated_imports, mo
 
     importhook.install(tmp_path)
     assert load("cached", tmp_path).f(5) == 5
-    version = importhook.tracec_version()
+    version = project.tracec_version()
     tracec_pyc = plain_pyc.with_name(f"cached.{sys.implementation.cache_tag}.tracec-{version}.pyc")
     assert tracec_pyc.is_file()
     assert plain_pyc.read_bytes() == normal_bytes  # never overwritten

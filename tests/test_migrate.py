@@ -7,8 +7,8 @@ import subprocess
 import textwrap
 
 import pytest
-
 from support import TRACEC
+
 from tracec.transforms.migrate import migrate_source
 
 

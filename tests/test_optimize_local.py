@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from support import TRACEC
 from test_localmodel import missing_local_model
 

@@ -7,9 +7,9 @@ import sys
 import textwrap
 
 import pytest
+from support import load_module
 
 import tracec
-from support import load_module
 
 
 def test_instrumented_code_needs_only_the_standard_library_runtime():

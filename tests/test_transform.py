@@ -3,8 +3,8 @@
 import textwrap
 
 import pytest
-
 from support import instrumented_body
+
 from tracec.transforms import instrument_source
 
 

@@ -6,31 +6,13 @@ import weakref
 from typing import Any, Callable, TypeVar
 
 from . import runtime
+from .literals import require_writable
 from .runtime import record
 
 F = TypeVar("F", bound=Callable[..., Any])
-LITERAL_TYPES = (str, int, float, bool, type(None))
-
-
-def _check_literal(value: Any, where: str) -> None:
-    if isinstance(value, LITERAL_TYPES):
-        return
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            _check_literal(item, where)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_literal(key, where)
-            _check_literal(item, where)
-        return
-    raise TypeError(f"tracec.param: {where} must be a literal (str, number, bool, None, or a list/tuple/dict "
-                    f"of literals), got {type(value).__name__}")
-
-
 def param(value: Any, *, doc: str | None = None, name: str | None = None) -> Any:
     """A trainable constant. Returns `value` unchanged; the instrumented module records where it is read."""
-    _check_literal(value, "the value")
+    require_writable(value, "the value")
     return value
 
 

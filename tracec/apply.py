@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracec.fileio import signals_as_exit, write_atomic
-from tracec.importhook import find_project_root
+from tracec.errors import EXIT_OK, UsageError
+from tracec.fileio import sha256_hex, signals_as_exit, write_atomic
 from tracec.patch import PatchError
-from tracec.patchfile import (APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch, read_patch_text,
-                              unsafe_path)
+from tracec.patchfile import APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch, read_patch_text, unsafe_path
+from tracec.project import find_project_root
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 LOCK_DIR = PATCH_DIR.parent   # .tracec/, locked while a run writes
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
@@ -131,17 +129,13 @@ def _target_path(root: Path, patch: PatchFile) -> Path:
     return target
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _plan(root: Path, patch_path: Path, revert: bool, contents: dict[Path, bytes]) -> tuple[Path, bytes, str]:
     """(target, new bytes, message) for one patch; `contents` overrides file contents (for --check runs)."""
     patch, diff = read_patch_text(patch_path)
     target = _target_path(root, patch)
     current = contents[target] if target in contents else target.read_bytes()
     before, after = (patch.result_sha256, patch.base_sha256) if revert else (patch.base_sha256, patch.result_sha256)
-    digest = _sha(current)
+    digest = sha256_hex(current)
     if digest == after:
         return target, current, f"{patch.path.name}: {patch.target} is already {'reverted' if revert else 'patched'}"
     if digest != before:
@@ -150,7 +144,7 @@ def _plan(root: Path, patch_path: Path, revert: bool, contents: dict[Path, bytes
                          + ("revert it by hand" if revert else "rerun tracec optimize for a fresh patch"))
     text = current.decode("utf-8", "surrogateescape")
     result = _patched(text, _parse_hunks(diff, patch), revert, patch).encode("utf-8", "surrogateescape")
-    if _sha(result) != after:
+    if sha256_hex(result) != after:
         raise PatchError(f"{patch.path}: applying it does not give the recorded result; the patch file was "
                          "edited, regenerate it")
     return target, result, f"{patch.path.name}: {'reverted' if revert else 'applied to'} {patch.target}"
@@ -226,9 +220,7 @@ def apply_command(args: argparse.Namespace) -> int:
     at the first refusal because later patches to the same file build on earlier ones."""
     root = find_project_root()
     if args.revert and not args.patches:
-        print("tracec apply: error: --revert needs the PATCH to undo "
-              f"(applied ones are in {APPLIED_DIR.as_posix()}/)", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"--revert needs the PATCH to undo (applied ones are in {APPLIED_DIR.as_posix()}/)")
     if args.check or (not args.patches and not (root / PATCH_DIR).is_dir()):   # writes nothing: no lock
         return _apply_all(root, args)
     with signals_as_exit(), _one_apply_at_a_time(root):
@@ -240,8 +232,7 @@ def _apply_all(root: Path, args: argparse.Namespace) -> int:
     for name in args.patches:
         path = _resolve_argument(root, name, args.revert)
         if path is None:
-            print(f"tracec apply: error: {name}: no such patch file", file=sys.stderr)
-            return EXIT_USAGE
+            raise UsageError(f"{name}: no such patch file")
         patches.append(path)
     if not args.patches:
         patches = pending_patches(root)
@@ -252,10 +243,6 @@ def _apply_all(root: Path, args: argparse.Namespace) -> int:
     patches.sort(key=lambda path: path.name, reverse=args.revert)
     contents: dict[Path, bytes] = {}
     for patch in patches:
-        try:
-            print(apply_patch(root, patch, check=args.check, revert=args.revert, _contents=contents))
-        except PatchError as exc:
-            # later patches may build on this one: stop here rather than apply them out of order
-            print(f"tracec apply: error: {exc}", file=sys.stderr)
-            return EXIT_REFUSED
+        # a refusal (PatchError) stops here: later patches may build on this one
+        print(apply_patch(root, patch, check=args.check, revert=args.revert, _contents=contents))
     return EXIT_OK

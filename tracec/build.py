@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
-import hashlib
 import io
 import json
 import os
@@ -22,24 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from tracec.errors import UsageError
+from tracec.fileio import sha256_hex, write_atomic
+from tracec.importhook import tracec_fingerprint
+from tracec.project import find_project_root, is_under, module_name_for_file, tracec_version
 from tracec.transforms.deep import python_lines
-from tracec.importhook import (
-    find_project_root,
-    module_name_for_file,
-    tracec_fingerprint,
-    tracec_version,
-    write_atomic,
-)
 
 SKIP_DIR_NAMES = frozenset({"__pycache__", "site-packages", "dist-packages", "node_modules"})
 PARALLEL_MIN_FILES = 16  # fewer files to parse than this: worker start-up costs more than it saves
 PROGRESS_MIN_FILES = 50
 BUILD_FORMAT = 2  # bump when the output for the same input and tracec version changes
 _CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
-
-
-class UsageError(Exception):
-    """Bad command-line input (exit status 2)."""
 
 
 @dataclass
@@ -62,10 +54,6 @@ class Item:
     instrumented: str = ""  # instrumented text, for --diff
 
 
-def _is_under(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
 def discover(paths: list[str], root: Path, out_dir: Path, problems: list[str] | None = None) -> list[Path]:
     """Regular Python files named by `paths` (files, or directories searched recursively). A directory
     that cannot be listed is named in `problems` (else it would vanish from the build unnoticed); FIFOs,
@@ -76,9 +64,9 @@ def discover(paths: list[str], root: Path, out_dir: Path, problems: list[str] | 
         if not os.path.exists(raw):
             raise UsageError(f"{raw}: no such file or directory")
         real = Path(os.path.realpath(raw))
-        if not _is_under(real, root):
+        if not is_under(real, root):
             raise UsageError(f"{raw}: outside the project root {root}; run tracec from inside it")
-        if _is_under(real, out_dir):
+        if is_under(real, out_dir):
             continue
         if not real.is_dir():
             if not real.is_file():
@@ -101,7 +89,7 @@ def discover(paths: list[str], root: Path, out_dir: Path, problems: list[str] | 
             )
             for name in sorted(filenames):
                 path = Path(os.path.realpath(os.path.join(folder, name)))
-                if name.endswith(".py") and _is_under(path, root) and path.is_file():
+                if name.endswith(".py") and is_under(path, root) and path.is_file():
                     found[path] = None
     return sorted(found)
 
@@ -124,7 +112,7 @@ def symlink_below(folder: Path, path: Path) -> Path | None:
 def build_directory(out: str | None, root: Path) -> Path:
     """The build directory: inside the project root, outside .git/, and not reached through a link."""
     given = Path(os.path.abspath(out if out else root / ".tracec" / "build"))
-    if not _is_under(given, root):
+    if not is_under(given, root):
         raise UsageError(f"{out or given}: the build directory must be inside the project root {root}")
     if ".git" in (part.lower() for part in given.relative_to(root).parts):
         raise UsageError(f"{out or given}: the build directory may not be inside .git/")
@@ -208,7 +196,7 @@ class BuildCache:
         self.folder = root / ".tracec" / "cache"
 
     def _entry_path(self, rel: str, all_functions: bool) -> Path:
-        name = hashlib.sha256(f"{rel}\0{all_functions}".encode()).hexdigest()[:32]
+        name = sha256_hex(f"{rel}\0{all_functions}".encode())[:32]
         return self.folder / f"{name}.json"
 
     def load(self, rel: str, all_functions: bool) -> dict:
@@ -219,10 +207,6 @@ class BuildCache:
 
     def store(self, rel: str, all_functions: bool, entry: dict) -> None:
         write_atomic(self._entry_path(rel, all_functions), json.dumps(entry).encode())
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _read_or_none(path: Path) -> bytes | None:
@@ -292,14 +276,14 @@ class Builder:
         except OSError as exc:
             item.status, item.message = "error", f"{item.rel}:1:0: cannot read: {exc.strerror}"
             return True
-        item.key = _sha(self.fingerprint + f"{item.rel}\0{item.module}\0".encode() + item.data)
+        item.key = sha256_hex(self.fingerprint + f"{item.rel}\0{item.module}\0".encode() + item.data)
         entry = {} if self.mode == "diff" else self.cache.load(item.rel, self.all_functions)
         if entry.get("key") == item.key:
             if entry.get("error"):
                 item.status, item.message = "error", entry["error"]
                 return True
             existing = _read_or_none(item.out)
-            if existing is not None and _sha(existing) == entry.get("out"):
+            if existing is not None and sha256_hex(existing) == entry.get("out"):
                 item.status, item.output = "cached", existing
                 return True
             if entry.get("copy"):
@@ -387,7 +371,7 @@ class Builder:
         else:
             if item.status != "cached":
                 self._write_output(item)
-            entry["out"] = _sha(item.output)
+            entry["out"] = sha256_hex(item.output)
             entry["copy"] = item.output == item.data
         self.cache.store(item.rel, self.all_functions, entry)
 

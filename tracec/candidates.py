@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runtime
+from .errors import TracecError
 
 
-class TrialError(Exception):
+class TrialError(TracecError):
     """A candidate that cannot be installed; the message is fed back to the optimizer."""
 
 

@@ -25,12 +25,11 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracec.build import UsageError as BuildUsageError
 from tracec.build import PARALLEL_MIN_FILES, discover
+from tracec.errors import EXIT_FINDINGS, EXIT_OK
 from tracec.fileio import TEMP_PREFIX, TEMP_SUFFIX
-from tracec.importhook import find_project_root
+from tracec.project import find_project_root
 
-EXIT_CLEAN, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 # set by the runtime header the transform puts into every instrumented module (transforms/__init__.py)
 _HEADER_NAME = "_tracec_m"
 _GIT_TIMEOUT = 30
@@ -97,7 +96,7 @@ def screen_file(path: Path, shown: str) -> tuple[list[Finding], str | None]:
 
 def annotation_findings(job: tuple[str, str]) -> list[Finding]:
     """(text, shown path) -> the annotation rules' problems; runs in worker processes for big trees."""
-    from tracec.checkrules import annotation_problems   # LibCST: loaded only when a file needs it
+    from tracec.checkrules import annotation_problems  # LibCST: loaded only when a file needs it
 
     text, shown = job
     return [Finding(shown, p.line, p.col, p.code, p.message) for p in annotation_problems(text, shown)]
@@ -199,11 +198,7 @@ def check_command(args: argparse.Namespace) -> int:
     root = find_project_root()
     build_dir = Path(os.path.realpath(args.build_dir if getattr(args, "build_dir", None)
                                       else root / ".tracec" / "build"))
-    try:
-        files = discover(args.paths or [str(root)], root, build_dir)
-    except BuildUsageError as exc:
-        print(f"tracec check: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    files = discover(args.paths or [str(root)], root, build_dir)
     findings = check_files(files, os.cpu_count() or 1)
     findings.extend(leftover_temp_files(files))
     findings.extend(stale_patches(root, set(files) if args.paths else None))
@@ -212,7 +207,7 @@ def check_command(args: argparse.Namespace) -> int:
         print(finding)
     if not findings:
         print("All checks passed.", file=sys.stderr)
-        return EXIT_CLEAN
+        return EXIT_OK
     count, where = len(findings), len({finding.path for finding in findings})
     print(f"Found {count} problem{'s' * (count != 1)} in {where} file{'s' * (where != 1)}.", file=sys.stderr)
-    return EXIT_PROBLEMS
+    return EXIT_FINDINGS

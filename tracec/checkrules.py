@@ -5,7 +5,7 @@ Each rule names something the transform, the patch writer or the in-process tria
 or refuse, so it is reported before `tracec optimize` runs. The decisions are the ones those modules
 make: tracec names are resolved with the transform's `tracec_names`/`api_name`, a def is trainable when
 the transform's `ModuleInstrumenter.annotation` says so, a param value must be what `tracec.patch` can
-splice (its `_first_argument` and `_literal_repr`, then `api._check_literal`), and a nested trainable is
+splice (its `first_argument`, then the one rule of `tracec.literals`), and a nested trainable is
 refused like `candidates.live_function` refuses `<locals>`. Rule codes are stable (RULES below).
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from tracec.api import _check_literal
-from tracec.patch import _first_argument, _literal_repr
-from tracec.transforms import _syntax_error
+from tracec.literals import require_writable, spelled_repr
+from tracec.patch import first_argument
+from tracec.transforms import syntax_error
 from tracec.transforms.libcst_limits import parse as parse_with_workarounds
 from tracec.transforms.module import ModuleInstrumenter, api_name, tracec_names
 
@@ -53,7 +53,7 @@ def annotation_problems(source: str, path: str) -> list[Problem]:
     try:
         module, _ = parse_with_workarounds(source)   # a masked statement goes unchecked
     except cst.ParserSyntaxError as exc:
-        error = _syntax_error(path, source, exc)
+        error = syntax_error(path, source, exc)
         return [Problem(error.line, max(error.col, 1), "TC001", error.message + "; fix it so tracec can "
                         "instrument the file")]
     return _Rules.run(module)
@@ -176,19 +176,19 @@ class _Rules(cst.CSTVisitor):
             self.report(node, "TC102", "more than one tracec.param on this line; put each on its own "
                         "line so tracec can patch it")
         self.param_lines.add(line)
-        value = _first_argument(node)
+        value = first_argument(node)
         if value is None:
             self.report(node, "TC101", "tracec.param has no value tracec can write back; pass the value "
                         "itself as its first argument (no *args/**kwargs)")
             return
         text = cst.Module([]).code_for_node(value)
-        if _literal_repr(text) is None:
+        if spelled_repr(text) is None:
             self.report(value, "TC101", f"tracec.param value `{_short(text)}` is not a literal, so tracec "
                         "cannot write a new value back; write the value itself (str, number, bool, None, "
                         "or a list/tuple/dict of them)")
             return
         try:
-            _check_literal(ast.literal_eval(text), "its value")
+            require_writable(ast.literal_eval(text), "its value")
         except TypeError as exc:
             self.report(value, "TC101", str(exc).replace("tracec.param: its value must",
                                                          "tracec.param value must"))

@@ -12,8 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-EXIT_USAGE = 2
-EXIT_INTERNAL = 123
+from tracec.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, TracecError, UsageError
 
 RUN_USAGE = "tracec run [-h] [--all] [--graph FILE] [-v] (SCRIPT [ARGS...] | -m MODULE [ARGS...])"
 RUN_HELP = f"""usage: {RUN_USAGE}
@@ -32,12 +31,8 @@ options:
 """
 
 
-class UsageError(Exception):
-    """Bad command line (exit status 2)."""
-
-
 def _version() -> str:
-    from tracec.importhook import tracec_version
+    from tracec.project import tracec_version
 
     return tracec_version()
 
@@ -216,11 +211,7 @@ def _show(file: str, output: str | None) -> int:
     target = Path(output) if output else source.with_suffix(".html")
     from tracec.show import write_html
 
-    try:
-        write_html(str(source), str(target))
-    except ValueError as exc:  # show.GraphFileError: a one-line message naming the file
-        print(f"tracec show: error: {exc}", file=sys.stderr)
-        return 1
+    write_html(str(source), str(target))   # a GraphFileError names the file, on one line
     print(target)
     return 0
 
@@ -237,15 +228,11 @@ def _dispatch(argv: list[str]) -> int:
         return run_command(**options)
     args = build_parser().parse_args(argv)
     if args.command == "instrument":
-        from tracec.build import UsageError as BuildUsageError
         from tracec.build import instrument_command
 
-        try:
-            return instrument_command(args.paths, out=args.output, all_functions=args.all_functions,
-                                      diff=args.diff, check=args.check, jobs=args.jobs,
-                                      fail_on_change=args.fail_on_change)
-        except BuildUsageError as exc:
-            raise UsageError(str(exc)) from None
+        return instrument_command(args.paths, out=args.output, all_functions=args.all_functions,
+                                  diff=args.diff, check=args.check, jobs=args.jobs,
+                                  fail_on_change=args.fail_on_change)
     if args.command == "optimize":
         from tracec.optimize import optimize_command
 
@@ -267,23 +254,22 @@ def _dispatch(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = argv[0] if argv and not argv[0].startswith("-") else ""
+    prefix = f"tracec {argv[0]}" if argv and not argv[0].startswith("-") else "tracec"
     try:
         return _dispatch(argv)
-    except UsageError as exc:
-        print(f"tracec {command}: error: {exc}".replace("  ", " "), file=sys.stderr)
-        return EXIT_USAGE
+    except TracecError as exc:
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
     except BrokenPipeError:
         # `tracec instrument --diff . | head`: the reader left; stop quietly, like other tools.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("tracec: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"tracec {command}: error{where}: {exc.strerror or exc}".replace("  ", " "),
-              file=sys.stderr)
+        print(f"{prefix}: error{where}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INTERNAL
     except Exception as exc:  # the catch-all: one line, not a traceback
         if os.environ.get("TRACEC_DEBUG"):

@@ -147,7 +147,7 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
 
 def settings_reference() -> str:
     """The Markdown table of `[tool.tracec]` keys: key, type, default, meaning."""
-    from .config import SETTINGS   # imports tracec.llm (litellm only on a call)
+    from .config import SETTINGS  # imports tracec.llm (litellm only on a call)
 
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for key, setting in SETTINGS.items():

@@ -12,7 +12,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .llm import LOCAL_MODEL   # llm.py imports litellm only when a call is made
+from .errors import UsageError
+from .llm import LOCAL_MODEL  # llm.py imports litellm only when a call is made
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -20,7 +21,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """A bad setting; the message names where it came from."""
 
 

@@ -9,12 +9,17 @@ what `tracec check` reports (TC302)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import tempfile
 import threading
 
 TEMP_PREFIX, TEMP_SUFFIX = ".tracec-", ".tmp"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int | None = None,

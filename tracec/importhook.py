@@ -25,9 +25,10 @@ import sys
 import sysconfig
 import warnings
 from pathlib import Path
+from types import CodeType
 
 from tracec.fileio import write_atomic
-from types import CodeType
+from tracec.project import is_under, relative_posix, tracec_version
 
 # Files whose line text differs after instrumentation, by absolute filename.  The runner uses it
 # to drop column carets in tracebacks, which would point at the wrong columns of those lines.
@@ -37,18 +38,6 @@ _WARNED: set[str] = set()   # files whose instrumentation failed, warned about o
 _CACHE_MAGIC = importlib.util.MAGIC_NUMBER + b"TRC1"
 _STAMP = struct.Struct("<QQ")  # source mtime_ns, source size
 _SKIP_PARTS = frozenset({"site-packages", "dist-packages", "__pycache__"})
-
-
-@functools.lru_cache(maxsize=1)
-def tracec_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tracec")
-    except PackageNotFoundError:
-        import tracec
-
-        return getattr(tracec, "__version__", "0+unknown")
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,31 +53,6 @@ def tracec_fingerprint() -> bytes:
             stat = path.stat()
             digest.update(f"{path.relative_to(folder)}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
     return digest.digest()[:16]
-
-
-def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """Nearest ancestor of `start` (default cwd) holding pyproject.toml or .git, else `start`."""
-    here = Path(start if start is not None else os.getcwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "pyproject.toml").is_file() or (candidate / ".git").exists():
-            return candidate
-    return here
-
-
-def module_name_for_file(path: str | os.PathLike[str]) -> str:
-    """Dotted name from the top-most package directory (dirs with __init__.py), else the stem."""
-    path = Path(path)
-    parts = [] if path.stem == "__init__" else [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").is_file() and folder.name:
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return ".".join(parts) or path.stem
-
-
-def relative_posix(path: str | os.PathLike[str], root: Path) -> str:
-    """`path` relative to `root` as posix text; outside the root it keeps '..' segments."""
-    return Path(os.path.relpath(os.path.realpath(path), root)).as_posix()
 
 
 def _tracec_dirs() -> tuple[str, ...]:
@@ -108,10 +72,6 @@ def _stdlib_dirs() -> tuple[str, ...]:
     )
 
 
-def _is_under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def tracec_frame_dirs() -> tuple[str, ...]:
     """Directories whose frames are tracec's own (hidden from user tracebacks)."""
     return _tracec_dirs()
@@ -126,11 +86,11 @@ class ProjectFiles:
 
     def __contains__(self, filename: str) -> bool:
         real = os.path.realpath(filename)
-        if not _is_under(real, self.root) or not real.endswith(".py"):
+        if not is_under(real, self.root) or not real.endswith(".py"):
             return False
         if _SKIP_PARTS.intersection(Path(real).parts):
             return False
-        if any(_is_under(real, folder) for folder in self._excluded):
+        if any(is_under(real, folder) for folder in self._excluded):
             return False
         return not self._in_virtualenv(os.path.dirname(real))
 
@@ -138,7 +98,7 @@ class ProjectFiles:
     def _in_virtualenv(self, folder: str) -> bool:
         # A virtualenv is any directory below the root carrying pyvenv.cfg.
         parent = os.path.dirname(folder)
-        if folder == self.root or parent == folder or not _is_under(folder, self.root):
+        if folder == self.root or parent == folder or not is_under(folder, self.root):
             return False
         if os.path.isfile(os.path.join(folder, "pyvenv.cfg")):
             return True

@@ -6,7 +6,6 @@ LITELLM_LOCAL_MODEL_COST_MAP it first tries to download a price list, which bloc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -14,7 +13,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fileio import write_atomic
+from .errors import TracecError, one_line
+from .fileio import sha256_hex, write_atomic
 
 LOCAL_MODEL = "local/smollm2"
 LOCAL_PROVIDER = "local"
@@ -29,7 +29,7 @@ CACHE_VERSION = 1
 _register_lock = threading.Lock()
 
 
-class LLMError(Exception):
+class LLMError(TracecError):
     """An LLM call that cannot be made or failed; str() is one line that says what to do."""
 
 
@@ -76,11 +76,6 @@ def import_litellm():
     return litellm
 
 
-def _one_line(text: object, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def _usd(amount: float) -> str:
     return f"${amount:.4f}" if amount == 0 or abs(amount) >= 0.01 else f"${amount:.2e}"
 
@@ -102,7 +97,7 @@ def _error_summary(exc: BaseException) -> str:
     message = lines[0] if lines else ""
     if not message.startswith("litellm."):
         message = f"{type(exc).__name__}: {message}"
-    return _one_line(message)
+    return one_line(message, 300)
 
 
 class LLMClient:
@@ -310,7 +305,7 @@ class LLMClient:
         # ASCII escapes: text holding a lone surrogate (from a model or the task's data) still hashes and stores
         payload = json.dumps({"v": CACHE_VERSION, "model": self.model, "messages": messages, "params": params},
                              sort_keys=True, ensure_ascii=True, default=str)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return sha256_hex(payload.encode("utf-8"))
 
     def _cache_path(self, key: str) -> Path | None:
         return None if self.cache_dir is None else self.cache_dir / key[:2] / f"{key}.json"

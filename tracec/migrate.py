@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import sys
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+from .errors import EXIT_FINDINGS, EXIT_OK
 
 
 def migrate_command(args) -> int:
     from .apply import pending_changes
-    from .build import UsageError, discover
-    from .importhook import find_project_root, module_name_for_file
+    from .build import discover
     from .patchfile import render_diff, sha256_text, write_patch
+    from .project import find_project_root, module_name_for_file
     from .transforms.migrate import migrate_source
 
     root = find_project_root()
-    try:
-        files = discover(args.paths, root, root / ".tracec" / "build")
-    except UsageError as exc:
-        print(f"tracec migrate: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    files = discover(args.paths, root, root / ".tracec" / "build")
     pending = pending_changes(root)
     changed = problems = 0
     for path in files:
@@ -59,4 +55,4 @@ def migrate_command(args) -> int:
     what = "diff printed" if args.diff else "review the patches, then `tracec apply`"
     print(f"tracec migrate: {len(files)} file(s), {changed} changed, {problems} left for you"
           + (f"; {what}" if changed else ""), file=sys.stderr)
-    return EXIT_PROBLEMS if problems else EXIT_OK
+    return EXIT_FINDINGS if problems else EXIT_OK

@@ -9,13 +9,13 @@ error (what improved so far is still written), 2 bad task file/tests/settings/us
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runtime
 from .candidates import TrialError
-from .config import ConfigError, OptimizeConfig, resolve
+from .config import OptimizeConfig, resolve
+from .errors import UsageError
 from .runstate import RunState, RunStore
 from .task import TaskError, load_task
 from .task_evaluator import UNSEEN, TaskEvaluator, definition_source
@@ -176,15 +176,14 @@ def _preview(value, limit: int = 200) -> str:
 
 
 def optimize_command(args) -> int:
-    from .importhook import find_project_root
+    from .project import find_project_root
     from .report import print_summary, progress_reporter
 
     problem = ("give a task file (TASK.py) or --pytest TESTS, not both" if args.task and args.pytest else
                "give a task file (TASK.py) or --pytest TESTS" if not args.task and not args.pytest else
                "-k selects tests: use it with --pytest" if args.keyword is not None and not args.pytest else None)
     if problem:
-        print(f"tracec optimize: error: {problem}", file=sys.stderr)
-        return 2
+        raise UsageError(problem)
     task_path = Path(args.task or args.pytest[0].split("::", 1)[0])
     start = task_path.resolve() if task_path.is_dir() else task_path.resolve().parent
     root = find_project_root(start if task_path.exists() else None)
@@ -202,18 +201,16 @@ def optimize_command(args) -> int:
         else:
             evaluator = TaskEvaluator(load_task(task_path, root), root, config.workers, config.trial_timeout)
         store = store or RunStore.create(root, config, evaluator.resume_args)
-    except (ConfigError, TaskError, ValueError) as exc:
-        print(f"tracec optimize: error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:   # a run to resume that cannot be read (ConfigError, TaskError are UsageErrors)
+        raise UsageError(str(exc)) from None
     from .llm import LLMClient, LLMError
 
     try:
         client = LLMClient(config.model, api_base=config.api_base, max_tokens=config.max_tokens, seed=config.seed,
                            cache_dir=root / ".tracec" / "cache" / "llm" if config.cache else None,
                            budget_usd=config.budget_usd)
-    except LLMError as exc:
-        print(f"tracec optimize: error: {exc}", file=sys.stderr)
-        return 2
+    except LLMError as exc:   # no such model, no key: nothing can start
+        raise UsageError(str(exc)) from None
     from rich.console import Console
 
     # soft_wrap: log lines stay whole in CI logs and pipes; markup=False: a model name, a server's error
@@ -222,18 +219,16 @@ def optimize_command(args) -> int:
     try:
         optimizer = Optimizer(evaluator, root, config, store, client)
         store.check_files(optimizer.originals)
-    except (TaskError, ValueError) as exc:
-        print(f"tracec optimize: error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:   # a source file changed since the run began
+        raise UsageError(str(exc)) from None
     console.print(f"tracec optimize: run {store.run_id}, model {config.model} ({config.model_source}), "
                   f"{len(optimizer.targets)} trainable parameter(s), {config.steps} step(s)")
     try:
         with progress_reporter(console, config.steps, store.state.step) as progress:
             result = optimizer.run(progress)
-    except TaskError as exc:
+    except TaskError:
         evaluator.close()
-        print(f"tracec optimize: error: {exc}", file=sys.stderr)
-        return 2
+        raise
     print_summary(result, optimizer, client, root)
     if result.stopped == "interrupted":
         return 130

@@ -10,13 +10,15 @@ libcst and black are imported lazily. The patch files themselves are `tracec.pat
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
+
+from tracec.errors import TracecError
+from tracec.literals import require_writable, spelled_repr
 
 if TYPE_CHECKING:
     import black
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")   # how Python (and LibCST positions) count lines
 
 
-class PatchError(Exception):
+class PatchError(TracecError):
     """One line: "path:line: what happened; what to do"."""
 
     def __init__(self, message: str) -> None:
@@ -129,7 +131,7 @@ def _reindent(code: str, old_prefix: str, new_prefix: str) -> list[str]:
     return out
 
 
-def _first_argument(call: "cst.Call"):
+def first_argument(call: "cst.Call"):
     for arg in call.args:
         if arg.keyword is None and arg.star == "":
             return arg.value
@@ -142,10 +144,8 @@ def _value_text(value: object, current: "cst.BaseExpression", mode, where: str, 
     """The new literal's source, black-formatted as if it stood at `column`."""
     import libcst as cst
 
-    from tracec.api import _check_literal
-
     try:
-        _check_literal(value, "the new value")
+        require_writable(value, "the new value")
     except TypeError as exc:
         raise PatchError(f"{where}: {exc}")
     text = repr(value)
@@ -156,24 +156,15 @@ def _value_text(value: object, current: "cst.BaseExpression", mode, where: str, 
         quote = current.value[-3:]
         body = value.replace("\\", "\\\\").replace(quote[0] * 3, "\\" + quote[0] * 3)
         candidate = quote + body + quote
-        if not body.endswith(quote[0]) and _literal_repr(candidate) == repr(value):
+        if not body.endswith(quote[0]) and spelled_repr(candidate) == repr(value):
             text = candidate
     width = max(20, mode.line_length - column + len("_ = "))
     formatted = _black(f"_ = {text}\n", dataclasses.replace(mode, line_length=width), where)
     text = formatted[len("_ = "):].rstrip("\n")
-    if _literal_repr(text) != repr(value):
+    if spelled_repr(text) != repr(value):
         raise PatchError(f"{where}: {value!r} cannot be written back as a Python literal; "
                          "use str, numbers, bool, None or lists/tuples/dicts of them")
     return text
-
-
-def _literal_repr(text: str) -> str | None:
-    """repr() of the literal `text` spells, None when it is not a literal. Equal reprs tell 1 from 1.0
-    and True from 1 at any depth, which == does not."""
-    try:
-        return repr(ast.literal_eval(text))
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
 
 
 def _new_def(change: Change, old: "cst.FunctionDef", indent: str, mode, where: str) -> str:
@@ -257,8 +248,8 @@ class _Targets:
         if len(calls) > 1:
             raise PatchError(f"{where}: more than one tracec.param( call on this line; put each on its own "
                              f"line so {change.key} can be patched")
-        current = _first_argument(calls[0])
-        if current is None or _literal_repr(self.module.code_for_node(current)) is None:
+        current = first_argument(calls[0])
+        if current is None or spelled_repr(self.module.code_for_node(current)) is None:
             raise PatchError(f"{where}: the value of {change.key} is not written as a literal; write it as one "
                              "so tracec can patch it")
         span = self.positions[current]

@@ -4,7 +4,6 @@ the file before and after), written under `.tracec/patches/` for review, `tracec
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -12,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .errors import one_line
+from .fileio import sha256_hex
 from .patch import PatchError
 
 PATCH_DIR = Path(".tracec") / "patches"
@@ -163,7 +164,8 @@ def render_diff(old: str, new: str, target: str) -> str:
 
 
 def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    """The digest a patch records for a file's text (as the bytes it is written as)."""
+    return sha256_hex(text.encode("utf-8", "surrogateescape"))
 
 
 @dataclass(frozen=True)
@@ -174,10 +176,6 @@ class PatchFile:
     result_sha256: str        # of the file once the patch is applied
     keys: tuple[str, ...]
     summary: str
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _next_number(root: Path) -> int:
@@ -196,7 +194,7 @@ def write_patch(root: Path, target: str, old: str, new: str, *, keys: Sequence[s
     if not diff:
         raise PatchError(f"{target}: the change leaves the file as it was; no patch written")
     keys = tuple(keys)
-    header = [PATCH_MAGIC, f"target: {target}", f"keys: {' '.join(keys)}", f"summary: {_one_line(summary)}",
+    header = [PATCH_MAGIC, f"target: {target}", f"keys: {' '.join(keys)}", f"summary: {one_line(summary)}",
               f"base-sha256: {sha256_text(old)}", f"result-sha256: {sha256_text(new)}", ""]
     content = "\n".join(header) + "\n" + diff
     folder = Path(root) / PATCH_DIR

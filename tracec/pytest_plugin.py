@@ -21,6 +21,8 @@ import os
 
 import pytest
 
+from .literals import source_text
+
 REPORT_VERSION = 1
 TEXT_CHARS = 1500   # feedback text per test: the crash line and assert explanation, not whole tracebacks
 
@@ -45,14 +47,16 @@ def pytest_load_initial_conftests(early_config, parser, args) -> None:
     # Runs before the initial conftests (and the test modules they import) load; only installed
     # plugins get this hook, which is what the entry point makes us.
     if _enabled(early_config.known_args_namespace):
-        from .importhook import find_project_root, install
+        from .importhook import install
+        from .project import find_project_root
 
         install(find_project_root(early_config.rootpath))
 
 
 def pytest_configure(config) -> None:
     if _enabled(config.option):
-        from .importhook import find_project_root, install
+        from .importhook import install
+        from .project import find_project_root
 
         root = find_project_root(config.rootpath)
         install(root)   # again: harmless, and covers sessions started without the entry point (-p)
@@ -197,21 +201,12 @@ def _source_line(path: str, lineno: int) -> str:
     return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
 
 
-def _literal_repr(value) -> str | None:
-    """repr() when literal_eval reads it back as the same value (params are literals), else None."""
-    text = repr(value)
-    try:
-        return text if ast.literal_eval(text) == value else None
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-
-
 def _targets(root) -> list[dict]:
     """Every trainable parameter of the project's loaded modules, with its current value where known."""
     from .candidates import bound_values, find_targets, project_hooks
 
     hooks = project_hooks(root)
-    values = {key: _literal_repr(value) for key, value in bound_values(hooks).items()}
+    values = {key: source_text(value) for key, value in bound_values(hooks).items()}
     return [{"key": t.key, "kind": t.kind, "file": t.file, "line": t.line, "doc": t.doc,
              "value": values.get(t.key)} for t in find_targets(hooks).values()]
 
@@ -220,7 +215,7 @@ def _site_values() -> dict[str, str]:
     """What each `tracec.param` site that ran last returned, as literal text the parent reads back."""
     from .candidates import site_values
 
-    texts = {key: _literal_repr(value) for key, value in site_values().items()}
+    texts = {key: source_text(value) for key, value in site_values().items()}
     return {key: text for key, text in texts.items() if text is not None}
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .bounds import parse_bounds
+from .literals import unwritable
 from .prompt import Variable, display_names
 
 MAX_REPLY_CHARS = 2_000_000   # a reply longer than this is not searched past this point
@@ -191,20 +192,6 @@ def _suggestion(reply: dict, by_name: dict) -> tuple[dict | None, list[str]]:
 
 
 # -- values ---------------------------------------------------------------------------------------
-_LITERAL_SCALARS = (str, int, float, bool, type(None))
-
-
-def _is_literal(value: object) -> bool:
-    """What `tracec.param` accepts (and the patch writer can write back as source)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, _LITERAL_SCALARS):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_literal(v) for v in value)
-    if isinstance(value, dict):
-        return all(_is_literal(k) and _is_literal(v) for k, v in value.items())
-    return False
 
 
 def _size(value: object) -> int:
@@ -223,7 +210,7 @@ def _convert(variable: Variable, raw: object) -> tuple[object, str | None]:
     value, problem = _typed(old, raw)
     if problem:
         return None, problem
-    if not _is_literal(value):
+    if unwritable(value) is not None:
         return None, "the value must be a literal (string, number, boolean, null, or lists/objects of those)"
     if _size(value) > limit:
         return None, f"the new value has {_size(value)} characters, more than the limit of {limit}; make it shorter"

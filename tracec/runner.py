@@ -16,7 +16,7 @@ import traceback
 import types
 from pathlib import Path
 
-from tracec import importhook
+from tracec import importhook, project
 
 _HIDDEN_FILENAMES = ("<frozen runpy>", "<frozen importlib._bootstrap>",
                      "<frozen importlib._bootstrap_external>")
@@ -87,8 +87,8 @@ def _exec_script(script: str, args: list[str], root: Path, all_functions: bool) 
     code = importhook.compile_project_source(
         source,
         filename,
-        path=importhook.relative_posix(filename, root),
-        module=importhook.module_name_for_file(filename),
+        path=project.relative_posix(filename, root),
+        module=project.module_name_for_file(filename),
         all_functions=all_functions,
     )
     main = types.ModuleType("__main__")
@@ -122,7 +122,7 @@ def run_command(*, script: str | None, module: str | None, args: list[str], grap
     """Entry point for `tracec run`; returns the program's exit status."""
     import tracec.runtime as rt
 
-    root = importhook.find_project_root()
+    root = project.find_project_root()
     graph_path = Path(graph).resolve() if graph else root / ".tracec" / "graph.json"
     if script is not None and not os.path.isfile(script):
         # Same wording and status as the interpreter for a missing script.

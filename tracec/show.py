@@ -12,6 +12,7 @@ import html
 import json
 import os
 
+from tracec.errors import TracecError
 from tracec.fileio import write_atomic
 
 MAX_DRAWN_NODES = 1500  # a browser stays responsive well past this; beyond it nobody reads the picture
@@ -34,7 +35,7 @@ UNKNOWN_KIND = ("#757575", "#f4f4f4", "other")
 DATA_COLOUR, CONTROL_COLOUR = "#37474f", "#8e24aa"
 
 
-class GraphFileError(ValueError):
+class GraphFileError(TracecError, ValueError):
     """A graph file that cannot be shown; the message is one line naming the file."""
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import runtime
+from .errors import UsageError
 
 
-class TaskError(Exception):
+class TaskError(UsageError):
     """The task file is unusable; the message names the file and what to define."""
 
 

@@ -21,8 +21,16 @@ import textwrap
 import threading
 from pathlib import Path
 
-from .candidates import (LiveParams, Target, TrialError, bound_values, find_targets, project_hooks,
-                         read_originals, site_values)
+from .candidates import (
+    LiveParams,
+    Target,
+    TrialError,
+    bound_values,
+    find_targets,
+    project_hooks,
+    read_originals,
+    site_values,
+)
 from .task import Task, TaskError, run_example
 
 UNSEEN = object()   # site_value(): the site has not run yet

@@ -22,8 +22,8 @@ _clients_lock = threading.Lock()
 
 def _client(model: str | None, api_base: str | None, max_tokens: int):
     from .config import resolve
-    from .importhook import find_project_root
     from .llm import LLMClient
+    from .project import find_project_root
 
     root = find_project_root()
     config = resolve(root, {"model": model, "api_base": api_base})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
 
 TABLE_FORMAT = 2   # bump when the header's tables change shape; the runtime refuses other formats
@@ -144,7 +143,7 @@ def _internal(path: str, source: str, line: int, message: str) -> InstrumentResu
                             internal=SourceError(path, line, 0, f"internal error: {message}; file left uninstrumented"))
 
 
-def _syntax_error(path: str, source: str, exc) -> SourceError:
+def syntax_error(path: str, source: str, exc) -> SourceError:
     """Where LibCST failed to parse `source`: Python's own message and position when it agrees the code
     is invalid, LibCST's otherwise (tracec check's TC001)."""
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 
 from .instrument import HOOK_PREFIX
+
 _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 
 

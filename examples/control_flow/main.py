@@ -6,11 +6,11 @@ Run it instrumented:  tracec run examples/control_flow/main.py  (then: tracec sh
 import os
 import sys
 
-import tracec
-from tracec.runtime import write_graph
-
 import refunds
 from refund_requests import REQUESTS
+
+import tracec
+from tracec.runtime import write_graph
 
 
 def main() -> int:

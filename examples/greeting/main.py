@@ -4,10 +4,10 @@ Run it instrumented:  tracec run examples/greeting/main.py   (calls the model: s
 
 import sys
 
-import tracec
-
 import greeting
 import task
+
+import tracec
 
 
 def main() -> int:

@@ -4,10 +4,10 @@ Run it instrumented:  tracec run examples/sentiment/main.py   (calls the model: 
 
 import sys
 
-import tracec
-
 import sentiment
 import task
+
+import tracec
 
 
 def main() -> int:

@@ -4,10 +4,10 @@ Run it instrumented:  tracec run examples/thermostat/main.py"""
 
 import sys
 
-import tracec
-
 import task
 import thermostat
+
+import tracec
 
 
 def main() -> int:

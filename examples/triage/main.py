@@ -5,11 +5,11 @@ Run it instrumented:  tracec instrument examples/triage && python .tracec/build/
 import os
 import sys
 
-import tracec
-from tracec.runtime import write_graph
-
 import triage
 from tickets import TICKETS
+
+import tracec
+from tracec.runtime import write_graph
 
 
 def main() -> int:
