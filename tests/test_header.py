@@ -5,11 +5,15 @@ Every case also runs: the module must work, which proves the header ran before a
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pytest
 
+import tracec
+from tracec.importhook import compile_instrumented
 from tracec.transforms import instrument_source
+from tracec.transforms.header import header_on_new_line
 
 
 def placed(source: str) -> str:
@@ -217,3 +221,29 @@ def test_a_module_of_plain_definitions_takes_it_on_a_trailing_comment():
 def test_a_module_of_plain_definitions_without_a_spare_line_gets_a_new_last_line():
     # nothing runs before the module has been executed, and a new last line moves no line
     assert placed("def f():\n    return 1\n") == "def f():\n    _tracec_e(0, ()); return _tracec_r(0, 1)\nHEADER\n"
+
+
+# -- when nothing can carry it: a generic class first (3.12+) ------------------------------------
+
+GENERIC_FIRST = "#!/usr/bin/env python\nclass Box[T]:\n    def get(self):\n        return 1\nprint(Box().get())\n"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="generic classes are Python 3.12+")
+def test_unplaced_header_is_a_new_line_after_the_shebang_in_the_build():
+    result = instrument_source(GENERIC_FIRST, path="m.py", module="m", all_functions=True)
+    assert not result.header_placed
+    code = header_on_new_line(result.code, result.header)
+    assert code.splitlines()[:3] == ["#!/usr/bin/env python", result.header, "class Box[T]:"]
+    namespace = {"__name__": "m"}
+    exec(compile(code, "m.py", "exec"), namespace)
+    assert namespace["Box"]().get() == 1
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="generic classes are Python 3.12+")
+def test_unplaced_header_is_spliced_into_the_tree_by_the_import_hook_keeping_every_line():
+    result = instrument_source(GENERIC_FIRST, path="m.py", module="m", all_functions=True)
+    code = compile_instrumented(result, "m.py")
+    namespace = {"__name__": "m"}
+    with tracec.record() as run:
+        exec(code, namespace)
+    assert [(n.name, n.line) for n in run.nodes if n.kind == "return"] == [("return", 4)]

@@ -14,7 +14,6 @@ import difflib
 import io
 import json
 import os
-import re
 import sys
 import tokenize
 from dataclasses import dataclass
@@ -25,13 +24,11 @@ from tracec.errors import UsageError
 from tracec.fileio import sha256_hex, write_atomic
 from tracec.importhook import tracec_fingerprint
 from tracec.project import find_project_root, is_under, module_name_for_file, tracec_version
-from tracec.transforms.deep import python_lines
 
 SKIP_DIR_NAMES = frozenset({"__pycache__", "site-packages", "dist-packages", "node_modules"})
 PARALLEL_MIN_FILES = 16  # fewer files to parse than this: worker start-up costs more than it saves
 PROGRESS_MIN_FILES = 50
 BUILD_FORMAT = 2  # bump when the output for the same input and tracec version changes
-_CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
 
 
 @dataclass
@@ -123,35 +120,6 @@ def build_directory(out: str | None, root: Path) -> Path:
     return given
 
 
-def place_header(code: str, header: str) -> str:
-    """Put `header` on a blank or comment line before the first statement (line preserving).
-
-    Used when the transform had no simple statement to append the header to.  Without any such
-    line the header becomes a new line after the shebang/encoding lines (lines shift by one).
-    """
-    lines = python_lines(code)   # numbered as ast numbers them
-    body = ast.parse(code).body
-    first = len(lines) + 1
-    if body:
-        decorators = getattr(body[0], "decorator_list", [])
-        first = min([body[0].lineno, *(node.lineno for node in decorators)])
-    keep = 0  # shebang and coding-cookie lines must stay where they are
-    for index, line in enumerate(lines[: first - 1]):
-        stripped = line.strip()
-        if (index == 0 and stripped.startswith("#!")) or (
-            index < 2 and _CODING_COOKIE.match(line)
-        ):
-            keep = index + 1
-            continue
-        if not stripped or stripped.startswith("#"):
-            ending = line[len(line.rstrip("\r\n")) :] or "\n"
-            lines[index] = header + ("  " + stripped if stripped else "") + ending
-            return "".join(lines)
-    ending = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
-    lines.insert(keep, header + ending)
-    return "".join(lines)
-
-
 def python_syntax_error(source: str | bytes, rel: str) -> str:
     """`path:line:col: syntax error: message` from Python's own parser, or "" when it parses."""
     try:
@@ -183,7 +151,9 @@ def instrument_one(job: tuple[str, str, str, bool]) -> tuple[str | None, str, in
         return None, str(result.error), 0, "error"
     code, note = result.code, ""
     if code != text and result.header and not result.header_placed:
-        code = place_header(code, result.header)
+        from tracec.transforms.header import header_on_new_line
+
+        code = header_on_new_line(code, result.header)
         note = (f"{rel}: note: no line runs early enough to carry the runtime header; added one at the top, "
                 "so the build copy's lines shift by one")
     return code, note, result.functions, "ok"

@@ -114,20 +114,6 @@ def _changed_lines(original: str, instrumented: str) -> frozenset[int]:
     )
 
 
-def _header_index(body: list[ast.stmt]) -> int:
-    """Index after the module docstring and `from __future__` imports."""
-    index = 0
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        if isinstance(body[0].value.value, str):
-            index = 1
-    while index < len(body):
-        node = body[index]
-        if not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
-            break
-        index += 1
-    return index
-
-
 def compile_instrumented(result, filename: str) -> CodeType:
     """Compile an InstrumentResult; splice in the header when the transform could not place it.
 
@@ -136,11 +122,10 @@ def compile_instrumented(result, filename: str) -> CodeType:
     """
     if result.header_placed or not result.header:
         return compile(result.code, filename, "exec", dont_inherit=True)
-    tree = ast.parse(result.code, filename)
-    header = ast.parse(result.header, filename).body
-    index = _header_index(tree.body)
-    tree.body[index:index] = header
-    return compile(tree, filename, "exec", dont_inherit=True)
+    from tracec.transforms.header import header_in_tree
+
+    return compile(header_in_tree(ast.parse(result.code, filename), result.header, filename), filename, "exec",
+                   dont_inherit=True)
 
 
 def compile_project_source(

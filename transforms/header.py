@@ -18,9 +18,15 @@ without bases) is reported as not placed.
 
 from __future__ import annotations
 
+import ast
+import re
+
 import libcst as cst
 
+from .deep import python_lines
 from .embedding import CONDITION, parenthesize, spaced
+
+_CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")   # PEP 263
 
 
 def place_header(module: cst.Module, header: str, expression: str) -> tuple[cst.Module, bool]:
@@ -37,13 +43,14 @@ def place_header(module: cst.Module, header: str, expression: str) -> tuple[cst.
         body[i] = body[i].with_changes(body=small[:at] + list(header_line.body) + small[at:])
         return module.with_changes(body=body), True
     # the file's leading blank and comment lines count as the first statement's
+    original = module
     body[0] = body[0].with_changes(leading_lines=[*module.header, *body[0].leading_lines])
     module = module.with_changes(header=[])
     placed = _place_in_block(body, header_line, cst.parse_expression(expression))
     if placed is not None:
         return module.with_changes(body=placed), True
     if not all(_runs_nothing(stmt) for stmt in body):
-        return module, False
+        return original, False   # as it was: its leading lines are still the file's
     footer = list(module.footer)
     at = _spare_line(footer, protected=0)
     if at is None:
@@ -205,4 +212,28 @@ def _is_future_import(stmt: cst.BaseStatement) -> bool:
         and cst.helpers.get_full_name_for_node(s.module) == "__future__" for s in stmt.body)
 
 
-__all__ = ["place_header"]
+# -- when place_header placed nothing ------------------------------------------------------------
+# Then the module's first statement is compound and runs code (see the module docstring): nothing precedes
+# it but blank and comment lines, which place_header already tried. The header goes in front of it.
+
+def header_on_new_line(code: str, header: str) -> str:
+    """`code` with `header` as a new line after its shebang and encoding lines (`tracec instrument`
+    says so: every later line of the build copy moves down by one)."""
+    lines = python_lines(code)
+    keep = 0   # a shebang and an encoding line must stay first
+    for index, line in enumerate(lines[:2]):
+        if (index == 0 and line.startswith("#!")) or _CODING_COOKIE.match(line):
+            keep = index + 1
+    ending = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    lines.insert(keep, header + ending)
+    return "".join(lines)
+
+
+def header_in_tree(tree: ast.Module, header: str, filename: str) -> ast.Module:
+    """`tree` with the header's statements spliced in front of its first (the import hook compiles the
+    tree, so no line moves)."""
+    tree.body[0:0] = ast.parse(header, filename).body
+    return tree
+
+
+__all__ = ["header_in_tree", "header_on_new_line", "place_header"]
