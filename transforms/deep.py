@@ -99,25 +99,34 @@ def python_lines(text: str) -> list[str]:
 def mask_deep_expressions(source: str, tree: ast.Module, height: int = MASK_HEIGHT) -> tuple[str, list[str]]:
     """(source with each outermost expression taller than `height` replaced by a placeholder of the
     same lines, the replaced texts in placeholder order). Nothing is masked inside f-strings or targets."""
-    lines = python_lines(source)
-    spans = sorted((offset_of(lines, n.lineno, n.col_offset), offset_of(lines, n.end_lineno, n.end_col_offset))
-                   for n in _tall_expressions(tree, height))
-    masked = [source[start:end] for start, end in spans]
-    for index in reversed(range(len(spans))):   # from the end, so earlier offsets stay valid
-        start, end = spans[index]
-        placeholder = _PLACEHOLDER.format(index) + "(" + "\n" * masked[index].count("\n") + ")"
-        source = source[:start] + placeholder + source[end:]
-    return source, masked
+    return cut_out(source, _tall_expressions(tree, height), _deep_placeholder)
 
 
 def unmask(code: str, masked: list[str]) -> str:
     """Put the masked expressions back (ValueError if one cannot be found as it was placed)."""
     for index, text in enumerate(masked):
-        placeholder = _PLACEHOLDER.format(index) + "(" + "\n" * text.count("\n") + ")"
+        placeholder = _deep_placeholder(index, text)
         if placeholder not in code:
             raise ValueError(f"a masked expression ({_PLACEHOLDER.format(index)}) was rewritten")
         code = code.replace(placeholder, "(" + text + ")", 1)
     return code
+
+
+def _deep_placeholder(index: int, text: str) -> str:
+    return _PLACEHOLDER.format(index) + "(" + "\n" * text.count("\n") + ")"
+
+
+def cut_out(source: str, nodes, placeholder) -> tuple[str, list[str]]:
+    """(source with each ast node's text replaced by `placeholder(index, text)`, the texts in source
+    order): the masking both this module and libcst_limits do."""
+    lines = python_lines(source)
+    spans = sorted((offset_of(lines, n.lineno, n.col_offset), offset_of(lines, n.end_lineno, n.end_col_offset))
+                   for n in nodes)
+    texts = [source[start:end] for start, end in spans]
+    for index in reversed(range(len(spans))):   # from the end, so earlier offsets stay valid
+        start, end = spans[index]
+        source = source[:start] + placeholder(index, texts[index]) + source[end:]
+    return source, texts
 
 
 def unmask_text(text: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .deep import offset_of, python_lines
+from .deep import cut_out, offset_of, python_lines
 
 MAX_MASKED_LINES = 20
 # an integer statement is never instrumented, and is not a docstring where a string would be one
@@ -28,8 +28,7 @@ _PLACEHOLDER = "(" + _MARK + "{:04X}"
 _ERROR_AT = re.compile(r"error at (\d+):(\d+)")
 _CONTINUED_COLON = re.compile(r"\\(?:\r\n|\r|\n)[ \t\f]*:")
 _COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
-             ast.With, ast.AsyncWith, ast.Try) + ((ast.Match,) if hasattr(ast, "Match") else ()) + \
-            ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+             ast.With, ast.AsyncWith, ast.Try, ast.Match) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
 # statements the pass must see for its own bookkeeping (returns, generators, scopes): never masked
 _NEEDED = (ast.Return, ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal)
 
@@ -122,14 +121,7 @@ def mask_statements(source: str, lines: set[int]) -> tuple[str, list[str]]:
     if not found or _MARK in source or \
             any(isinstance(part, _NEEDED) for node in found for part in ast.walk(node)):
         return source, []
-    lines = python_lines(source)
-    spans = sorted((offset_of(lines, node.lineno, node.col_offset), offset_of(lines, node.end_lineno, node.end_col_offset))
-                   for node in found)
-    masked = [source[start:end] for start, end in spans]
-    for index in reversed(range(len(spans))):
-        start, end = spans[index]
-        source = source[:start] + _placeholder(index, masked[index]) + source[end:]
-    return source, masked
+    return cut_out(source, found, _placeholder)
 
 
 def unmask_statements(code: str, masked: list[str]) -> str:
