@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,13 @@ from tracec.transforms import instrument_source
 # The installed `tracec` command: the console script beside this interpreter (a venv's bin/), else on PATH
 _SIBLING = Path(sys.executable).with_name("tracec")
 TRACEC = str(_SIBLING) if _SIBLING.exists() else shutil.which("tracec")
+
+
+def starting_with(signum: int, handler):
+    """A Popen preexec_fn: the child starts with `handler` for `signum`, whatever this process has. A shell
+    starts a background command (`pytest &` in a script) with SIGINT ignored; a terminal's default is
+    SIG_DFL. Tests that press Ctrl-C say which of the two they mean instead of inheriting it."""
+    return lambda: signal.signal(signum, handler)
 
 
 def git_project(root: Path) -> Path:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from llm_server import Failure
-from support import TRACEC
+from support import TRACEC, starting_with
 
 APP = '''\
 """A greeting workflow with a trainable constant and a trainable function."""
@@ -62,11 +64,12 @@ def make_project(tmp_path: Path, app: str = APP, task: str = TASK) -> Path:
     return root
 
 
-def optimize(root: Path, server, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def optimize(root: Path, server, *args: str, timeout: float = 120,
+             sigint=signal.SIG_DFL) -> subprocess.CompletedProcess:
     env = {**os.environ, "TRACEC_MODEL": "", "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run([TRACEC, "optimize", "task.py", "--model", "openai/scripted",
                            "--api-base", server.url, *args], cwd=root, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, preexec_fn=starting_with(signal.SIGINT, sigint))
 
 
 def assert_applies(root: Path, patch: Path) -> None:
@@ -267,7 +270,6 @@ def test_task_params_naming_nothing_is_a_usage_error(tmp_path, scripted_llm):
 
 
 def test_ctrl_c_stops_cleanly_and_writes_what_improved(tmp_path, scripted_llm):
-    import signal
     import threading
     import time
 
@@ -288,7 +290,8 @@ def test_ctrl_c_stops_cleanly_and_writes_what_improved(tmp_path, scripted_llm):
     env = {**os.environ, "TRACEC_MODEL": ""}
     process = subprocess.Popen([TRACEC, "optimize", "task.py", "--model", "openai/scripted",
                                 "--api-base", server.url, "--steps", "3"], cwd=root, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=starting_with(signal.SIGINT, signal.SIG_DFL))   # as in a terminal
     assert waiting.wait(60), "step 2 never asked the model"
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
@@ -315,11 +318,14 @@ def test_a_param_inside_a_function_is_optimized_and_patched(tmp_path, scripted_l
     assert_applies(root, patch)
 
 
-def test_a_candidate_that_never_returns_is_stopped_and_rejected(tmp_path, scripted_llm):
+# A process started in the background of a script (`tracec optimize ... &`, some CI runners) starts with
+# SIGINT ignored; the deadline must still stop the candidate there.
+@pytest.mark.parametrize("sigint", [signal.SIG_DFL, signal.SIG_IGN], ids=["from a terminal", "in the background"])
+def test_a_candidate_that_never_returns_is_stopped_and_rejected(tmp_path, scripted_llm, sigint):
     endless = _reply({"greet": "def greet(name: str) -> str:\n    while True:\n        pass"})
     root = make_project(tmp_path)
     server = scripted_llm([endless, VALUE_REPLY])
-    result = optimize(root, server, "--steps", "2", "--trial-timeout", "1", timeout=60)
+    result = optimize(root, server, "--steps", "2", "--trial-timeout", "1", timeout=300, sigint=sigint)
     assert result.returncode == 0, result.stderr
     assert "longer than 1 s" in result.stderr and "candidate rejected" in result.stderr
     patch = next((root / ".tracec" / "patches").glob("*.patch")).read_text()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import black
 import pytest
-from support import TRACEC, git_project
+from support import TRACEC, git_project, starting_with
 
 from tracec.cli import main
 from tracec.patch import Change, rewrite_source
@@ -47,9 +47,11 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     return root
 
 
-def blocked_apply(root: Path) -> subprocess.Popen:
+def blocked_apply(root: Path, signum: int = signal.SIGINT, handler=signal.SIG_DFL) -> subprocess.Popen:
+    """Started with `handler` for `signum`; by default SIGINT as a terminal has it, whatever pytest has."""
     child = subprocess.Popen([sys.executable, "-c", BLOCKED_APPLY], cwd=root, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=starting_with(signum, handler))
     assert child.stdout.readline() == "writing\n", child.stderr.read()
     return child
 
@@ -93,6 +95,15 @@ def test_a_write_stopped_by_a_signal_removes_its_temp_file(project: Path, signum
     assert temp_files(project) == []                     # nothing half-written, nothing left over
     assert (project / "src" / "app.py").read_text() == SOURCE and pending(project) == ["0001-app-LIMIT.patch"]
     assert main(["apply"]) == 0 and (project / "src" / "app.py").read_text() == PATCHED
+
+
+def test_a_write_under_nohup_is_not_stopped_by_sighup(project: Path):
+    child = blocked_apply(project, signal.SIGHUP, signal.SIG_IGN)       # what `nohup tracec apply` starts with
+    child.send_signal(signal.SIGHUP)
+    out, err = child.communicate("go\n", timeout=30)
+    assert child.returncode == 0, err
+    assert out == "0001-app-LIMIT.patch: applied to src/app.py\n"
+    assert (project / "src" / "app.py").read_text() == PATCHED and temp_files(project) == []
 
 
 def _lines(stream) -> queue.Queue:

@@ -54,11 +54,13 @@ def _exit(signum, frame) -> None:
 def signals_as_exit():
     """SIGTERM and SIGHUP raise SystemExit while inside, so `finally` blocks and write_atomic's cleanup
     run (Python's default for them is to die on the spot, leaving the temp file behind). A no-op outside
-    the main thread, where handlers cannot be set."""
+    the main thread, where handlers cannot be set. A signal the process was started ignoring (`nohup`
+    ignores SIGHUP) stays ignored: the user asked for the write to survive it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    names = [name for name in ("SIGTERM", "SIGHUP")
+             if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is not signal.SIG_IGN]
     previous = {name: signal.signal(getattr(signal, name), _exit) for name in names}
     try:
         yield

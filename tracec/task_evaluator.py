@@ -17,6 +17,7 @@ import _thread
 import ast
 import concurrent.futures
 import os
+import signal
 import textwrap
 import threading
 from pathlib import Path
@@ -137,12 +138,21 @@ def selected(targets: dict[str, Target], task: Task) -> dict[str, Target]:
 class Deadline:
     """Interrupts the main thread (as Ctrl-C would) when a candidate runs too long: a proposed function
     with an endless loop must not hang the optimizer. Python code sees the interrupt between bytecodes; a
-    candidate stuck inside one C call is only stopped when that call returns."""
+    candidate stuck inside one C call is only stopped when that call returns.
+
+    `interrupt_main` does nothing while SIGINT has no Python handler, and a process started in the
+    background of a script (`cmd &`, some CI runners) starts with SIGINT ignored: inside the deadline
+    SIGINT then gets a handler that raises only for the deadline and keeps ignoring the real signal."""
 
     def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
         self._done = self._fired = False
         self._timer = threading.Timer(seconds, self._fire)
+        self._replaced, self._previous = False, None
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._fired or self._previous is signal.SIG_DFL:
+            raise KeyboardInterrupt
 
     def _fire(self) -> None:
         with self._lock:
@@ -157,9 +167,13 @@ class Deadline:
             return self._fired
 
     def __enter__(self) -> "Deadline":
+        if threading.current_thread() is threading.main_thread() and not callable(signal.getsignal(signal.SIGINT)):
+            self._replaced, self._previous = True, signal.signal(signal.SIGINT, self._on_sigint)
         self._timer.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.finish()
         self._timer.cancel()
+        if self._replaced:   # None: a handler not set from Python, which signal.signal cannot put back
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)
