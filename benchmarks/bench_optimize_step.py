@@ -37,10 +37,10 @@ def main() -> int:
     set_clock(args.clock)
 
     from tracec import runtime
-    from tracec.candidates import LiveParams, find_targets
-    from tracec.prompt import Example, Variable, build_messages
-    from tracec.reply import parse_reply
-    from tracec.task import load_task, run_example
+    from tracec.optimize.candidates import LiveParams, find_targets
+    from tracec.optimize.prompt import Example, Variable, build_messages
+    from tracec.optimize.reply import parse_reply
+    from tracec.optimize.task import load_task, run_example
 
     root = Path(tempfile.mkdtemp(prefix="tracec-bench-step-"))
     try:

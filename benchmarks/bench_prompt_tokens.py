@@ -1,7 +1,7 @@
 """Prompt tokens per optimizer step: tracec's build_messages against trace-opt's OptoPrime.
 
 Both optimizers see the same programs, the same minibatch of examples and the same feedback text; each
-builds the messages of one step. tracec's come from a recording (`tracec.prompt.build_messages`, what
+builds the messages of one step. tracec's come from a recording (`tracec.optimize.prompt.build_messages`, what
 `tracec optimize` sends); OptoPrime's are captured by a fake LLM that records the messages it is sent
 and answers with an empty suggestion (so nothing is called over the network). Both are counted by the
 same tokenizer in this process (litellm.token_counter, model "gpt-4o", offline).
@@ -136,8 +136,8 @@ def tracec_messages() -> dict[str, list]:
 def _tracec_program(name: str, program: dict, root: Path) -> dict[str, list]:
     """One step's messages per batch size, the way `tracec optimize` builds them."""
     import tracec.runtime as rt
-    from tracec.prompt import Example, Variable, build_messages
-    from tracec.task import Task, run_example
+    from tracec.optimize.prompt import Example, Variable, build_messages
+    from tracec.optimize.task import Task, run_example
 
     path = f"{name}_tracec.py"
     (root / path).write_text(program["tracec"], encoding="utf-8")   # the user's file: its real lines are shown
@@ -164,7 +164,7 @@ def _variable(Variable, hooks, source: str, key: str, path: str):
             return Variable(key, "value", hooks.namespace[site.global_name], site.doc, path, site.line)
     for fn in table.functions:
         if f"{table.module}:{fn.qualname}" == key:
-            from tracec.optimize import definition_source
+            from tracec.optimize.task_evaluator import definition_source
 
             return Variable(key, "code", definition_source(source, fn.line), fn.doc, path, fn.line)
     raise KeyError(key)
@@ -251,7 +251,7 @@ def measure_trace() -> dict:
 def count(messages) -> dict | None:
     if not isinstance(messages, list):
         return None
-    from tracec.llm import import_litellm
+    from tracec.llm.client import import_litellm
 
     litellm = import_litellm()
     return {"total": litellm.token_counter(model=TOKEN_MODEL, messages=messages),

@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from tracec.pytest_task import PytestEvaluator
+    from tracec.optimize.pytest_evaluator import PytestEvaluator
 
     work = Path(tempfile.mkdtemp(prefix="tracec-bench-pytest-"))
     try:

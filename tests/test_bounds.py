@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tracec.bounds import parse_bounds
-from tracec.prompt import Variable
-from tracec.reply import parse_reply
+from tracec.optimize.bounds import parse_bounds
+from tracec.optimize.prompt import Variable
+from tracec.optimize.reply import parse_reply
 
 
 @pytest.mark.parametrize("doc, low, high", [

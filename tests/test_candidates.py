@@ -69,7 +69,7 @@ def test_swapped_code_object_records_the_candidate_statements(tmp_path):
 
 
 def _live(tmp_path, name):
-    from tracec.candidates import LiveParams, find_targets
+    from tracec.optimize.candidates import LiveParams, find_targets
 
     module = load_module(tmp_path, name, SOURCE, instrument=True, all_functions=False)
     targets = find_targets([module._tracec_m])
@@ -91,7 +91,7 @@ def test_live_params_install_values_and_code_then_restore(tmp_path):
 
 
 def test_live_params_refuse_a_candidate_that_cannot_be_swapped(tmp_path):
-    from tracec.candidates import TrialError
+    from tracec.optimize.candidates import TrialError
 
     module, live = _live(tmp_path, "cand_bad")
     with pytest.raises(TrialError):
@@ -114,7 +114,7 @@ class Agent:
 
 
 def test_class_level_param_is_linked_through_attribute_reads_and_tried_on_the_class(tmp_path):
-    from tracec.candidates import LiveParams, find_targets
+    from tracec.optimize.candidates import LiveParams, find_targets
 
     module = load_module(tmp_path, "cand_cls", CLASS_SOURCE, instrument=True, all_functions=False)
     agent = module.Agent()

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import tracec
-from tracec.llm import LLMError
+from tracec.llm.common import LLMError
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_unreachable_server_is_a_one_line_error(project):
 
 
 def test_import_tracec_does_not_load_the_model_stack(project):
-    code = ("import sys, tracec; heavy = [m for m in ('litellm', 'tracec.workflow_llm', 'tracec.config') "
+    code = ("import sys, tracec; heavy = [m for m in ('litellm', 'tracec.llm.chat', 'tracec.optimize.config') "
             "if m in sys.modules]; print(heavy, callable(tracec.chat), 'litellm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]", "True", "False"]

@@ -13,8 +13,8 @@ import pytest
 from support import TRACEC, git_project
 
 from tracec.cli import main
-from tracec.patch import Change, PatchError, rewrite_source
-from tracec.patchfile import write_patch
+from tracec.patches.patch_file import write_patch
+from tracec.patches.splice import Change, PatchError, rewrite_source
 from tracec.transforms import instrument_source
 
 

@@ -12,8 +12,8 @@ import pytest
 from support import TRACEC
 
 from tracec.cli import main
-from tracec.patch import Change, PatchError, rewrite_source
-from tracec.patchfile import PATCH_MAGIC, render_diff, sha256_text, write_patch
+from tracec.patches.patch_file import PATCH_MAGIC, render_diff, sha256_text, write_patch
+from tracec.patches.splice import Change, PatchError, rewrite_source
 
 PATCHES = Path(".tracec") / "patches"
 
@@ -279,9 +279,9 @@ def test_write_is_atomic_and_keeps_the_file_mode(project: Path, monkeypatch):
     def refuse(src, dst):
         raise OSError(28, "No space left on device", str(dst))
 
-    import tracec.apply
+    import tracec.patches.apply
     with monkeypatch.context() as patched:
-        patched.setattr(tracec.apply.os, "replace", refuse)
+        patched.setattr(tracec.patches.apply.os, "replace", refuse)
         assert apply() == 123
     assert target.read_text() == TRIAGE
     assert sorted(os.listdir(target.parent)) == ["triage.py"]   # no temp file left behind

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tracec.config import ConfigError, resolve
-from tracec.llm import LOCAL_MODEL
+from tracec.llm.common import LOCAL_MODEL
+from tracec.optimize.config import ConfigError, resolve
 
 
 def project(tmp_path, table: str = ""):

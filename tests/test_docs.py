@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tracec import clidoc
-from tracec.config import SETTINGS, OptimizeConfig, resolve
+from tracec.optimize.config import SETTINGS, OptimizeConfig, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -119,7 +119,7 @@ def test_readme_links_point_at_files_that_exist():
 def test_readme_lists_every_check_rule_code_and_no_other():
     # `tracec check` prints TC### codes; the README's table is where a user looks one up
     emitted = set()
-    for module in ("check.py", "checkrules.py"):
+    for module in ("commands/check.py", "commands/check_rules.py"):
         emitted |= set(re.findall(r'"(TC\d{3})"', (ROOT / "tracec" / module).read_text(encoding="utf-8")))
     documented = set(re.findall(r"^\| (TC\d{3}) \|", README, re.MULTILINE))
     assert emitted and documented == emitted

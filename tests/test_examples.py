@@ -21,7 +21,7 @@ from llm_server import Failure
 from support import TRACEC
 from test_optimize import assert_applies
 
-from tracec.prompt import SYSTEM as OPTIMIZER_SYSTEM
+from tracec.optimize.prompt import SYSTEM as OPTIMIZER_SYSTEM
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

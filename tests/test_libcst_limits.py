@@ -10,7 +10,7 @@ import pytest
 from support import instrumented_body, load_module
 
 import tracec
-from tracec.checkrules import annotation_problems
+from tracec.commands.check_rules import annotation_problems
 from tracec.transforms import instrument_source
 
 HANDLER = """\

@@ -9,10 +9,10 @@ import pytest
 from test_patch import rewrite, value
 
 import tracec
-from tracec.checkrules import annotation_problems
-from tracec.patch import PatchError
-from tracec.prompt import Variable
-from tracec.reply import parse_reply
+from tracec.commands.check_rules import annotation_problems
+from tracec.optimize.prompt import Variable
+from tracec.optimize.reply import parse_reply
+from tracec.patches.splice import PatchError
 
 # (how the value is spelled in source, whether tracec can write it back)
 SPELLINGS = [

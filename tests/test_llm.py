@@ -1,4 +1,4 @@
-"""tracec.llm through litellm's real OpenAI client path, against a scripted server on 127.0.0.1."""
+"""tracec.llm.client through litellm's real OpenAI client path, against a scripted server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from llm_server import Failure
 
-from tracec.llm import BudgetExceeded, LLMClient, LLMError, import_litellm
+from tracec.llm.client import LLMClient, import_litellm
+from tracec.llm.common import BudgetExceeded, LLMError
 
 MODEL = "openai/scripted"
 # A model litellm has a price for, served by the scripted server: cost accounting and budgets need prices.
@@ -221,7 +222,7 @@ def test_instrument_and_run_commands_do_not_import_litellm(tmp_path):
     out = run_python("""
         import sys
         from tracec.cli import main
-        import tracec.llm   # importing the module must stay cheap too
+        import tracec.llm.client   # importing the module must stay cheap too
         assert main(["instrument", "app.py", "-o", "build"]) == 0, "instrument failed"
         print("litellm" in sys.modules)
     """, tmp_path)
@@ -236,7 +237,7 @@ def test_import_litellm_uses_the_bundled_price_list_and_registers_the_embedded_m
     env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
     out = run_python("""
         import os
-        from tracec.llm import import_litellm
+        from tracec.llm.client import import_litellm
         litellm = import_litellm()
         print(os.environ["LITELLM_LOCAL_MODEL_COST_MAP"], any(p["provider"] == "local"
                                                               for p in litellm.custom_provider_map))

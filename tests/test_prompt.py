@@ -9,7 +9,7 @@ import pytest
 from support import load_module
 
 import tracec
-from tracec.prompt import Example, Variable, build_messages, display_names
+from tracec.optimize.prompt import Example, Variable, build_messages, display_names
 
 SHOP = '''\
 import tracec

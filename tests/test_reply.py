@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from tracec.prompt import Variable
-from tracec.reply import parse_reply
+from tracec.optimize.prompt import Variable
+from tracec.optimize.reply import parse_reply
 
 PARSE = "def parse(reply: str, *, strict=False) -> int:\n    return int(reply)"
 ACT = "async def act(self, obs):\n    return obs"

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracec.runtime as rt
-from tracec.show import MAX_DRAWN_NODES, GraphFileError, render_html, write_html
+from tracec.commands.show import MAX_DRAWN_NODES, GraphFileError, render_html, write_html
 
 sys.path.insert(0, str(Path(__file__).parent))
 from support import load_module  # noqa: E402

@@ -15,8 +15,8 @@ import pytest
 from support import TRACEC, git_project, starting_with
 
 from tracec.cli import main
-from tracec.patch import Change, rewrite_source
-from tracec.patchfile import write_patch
+from tracec.patches.patch_file import write_patch
+from tracec.patches.splice import Change, rewrite_source
 
 SOURCE = 'import tracec\n\nLIMIT = tracec.param(1, doc="retries")\n'
 PATCHED = SOURCE.replace("param(1,", "param(2,")

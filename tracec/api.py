@@ -5,9 +5,9 @@ from __future__ import annotations
 import weakref
 from typing import Any, Callable, TypeVar
 
-from . import runtime
-from .literals import require_writable
-from .runtime import record
+from tracec import runtime
+from tracec.literals import require_writable
+from tracec.runtime import record
 
 F = TypeVar("F", bound=Callable[..., Any])
 def param(value: Any, *, doc: str | None = None, name: str | None = None) -> Any:

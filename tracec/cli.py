@@ -7,10 +7,10 @@ Exit statuses: 0 ok, 1 changes or errors found, 2 usage error, 123 internal erro
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
-from pathlib import Path
 
 from tracec.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, TracecError, UsageError
 
@@ -158,10 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_run_args(argv: list[str]) -> dict:
+def parse_run_args(argv: list[str]) -> argparse.Namespace:
     """Options up to SCRIPT or `-m MODULE`; everything after belongs to the program."""
-    options = {"script": None, "module": None, "graph": None, "all_functions": False,
-               "verbose": False, "args": []}
+    options = argparse.Namespace(script=None, module=None, graph=None, all_functions=False, verbose=False,
+                                 args=[])
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -169,15 +169,15 @@ def parse_run_args(argv: list[str]) -> dict:
             sys.stdout.write(RUN_HELP)
             raise SystemExit(0)
         if arg == "--all":
-            options["all_functions"] = True
+            options.all_functions = True
         elif arg in ("-v", "--verbose"):
-            options["verbose"] = True
+            options.verbose = True
         elif arg == "--graph" or arg.startswith("--graph="):
             value, index = _option_value(argv, index, "--graph")
-            options["graph"] = value
+            options.graph = value
         elif arg == "-m" or (arg.startswith("-m") and len(arg) > 2):
             value, index = _option_value(argv, index, "-m")
-            options["module"], options["args"] = value, argv[index + 1 :]
+            options.module, options.args = value, argv[index + 1 :]
             return options
         elif arg == "--":
             index += 1
@@ -189,7 +189,7 @@ def parse_run_args(argv: list[str]) -> dict:
         index += 1
     if index >= len(argv):
         raise UsageError("expected SCRIPT or -m MODULE")
-    options["script"], options["args"] = argv[index], argv[index + 1 :]
+    options.script, options.args = argv[index], argv[index + 1 :]
     return options
 
 
@@ -204,52 +204,19 @@ def _option_value(argv: list[str], index: int, name: str) -> tuple[str, int]:
     return argv[index + 1], index + 1
 
 
-def _show(file: str, output: str | None) -> int:
-    source = Path(file)
-    if not source.is_file():
-        raise UsageError(f"{file}: no such file")
-    target = Path(output) if output else source.with_suffix(".html")
-    from tracec.show import write_html
-
-    write_html(str(source), str(target))   # a GraphFileError names the file, on one line
-    print(target)
-    return 0
-
-
 def _dispatch(argv: list[str]) -> int:
+    """Every command is `tracec.commands.<name>.main(args) -> int`; only the module is imported."""
     if argv and argv[0] == "run":
-        from tracec.runner import run_command
-
         try:
-            options = parse_run_args(argv[1:])
+            args = parse_run_args(argv[1:])
         except UsageError as exc:
             print(f"usage: {RUN_USAGE}\ntracec run: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        return run_command(**options)
-    args = build_parser().parse_args(argv)
-    if args.command == "instrument":
-        from tracec.build import instrument_command
-
-        return instrument_command(args.paths, out=args.output, all_functions=args.all_functions,
-                                  diff=args.diff, check=args.check, jobs=args.jobs,
-                                  fail_on_change=args.fail_on_change)
-    if args.command == "optimize":
-        from tracec.optimize import optimize_command
-
-        return optimize_command(args)
-    if args.command == "apply":
-        from tracec.apply import apply_command
-
-        return apply_command(args)
-    if args.command == "check":
-        from tracec.check import check_command
-
-        return check_command(args)
-    if args.command == "migrate":
-        from tracec.migrate import migrate_command
-
-        return migrate_command(args)
-    return _show(args.file, args.output)
+        command = "run"
+    else:
+        args = build_parser().parse_args(argv)
+        command = args.command
+    return importlib.import_module(f"tracec.commands.{command}").main(args)
 
 
 def main(argv: list[str] | None = None) -> int:

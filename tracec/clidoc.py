@@ -1,5 +1,5 @@
 """The README's generated reference sections: the CLI (from `tracec.cli.build_parser()`) and the
-`[tool.tracec]` settings (from `tracec.config.SETTINGS`).
+`[tool.tracec]` settings (from `tracec.optimize.config.SETTINGS`).
 
 `python -m tracec.clidoc [README.md]` rewrites the text between each pair of markers in place (atomically);
 `--check` only reports whether they are current (exit 1 when stale), for CI. The text is built from the
@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .config import AT_LEAST_1, NOT_NEGATIVE, POSITIVE
+from tracec.optimize.config import AT_LEAST_1, NOT_NEGATIVE, POSITIVE
 
 WIDTH = 100          # wrap long help text here, whatever the terminal is
 HELP_COLUMN = 24     # options and positionals start their help text in this column
@@ -130,7 +130,7 @@ def _commands(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.
 
 def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
     """The Markdown CLI reference: `tracec` itself, then each subcommand's help in a text block."""
-    from . import cli
+    from tracec import cli
 
     parser = parser or cli.build_parser()
     sections = [f"```text\n{render_help('tracec', parser)}\n```"]
@@ -147,7 +147,7 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
 
 def settings_reference() -> str:
     """The Markdown table of `[tool.tracec]` keys: key, type, default, meaning."""
-    from .config import SETTINGS  # imports tracec.llm (litellm only on a call)
+    from tracec.optimize.config import SETTINGS  # imports tracec.llm.client (litellm only on a call)
 
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for key, setting in SETTINGS.items():
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: the generated reference sections are stale; run `python -m tracec.clidoc`",
               file=sys.stderr)
         return 1
-    from .fileio import write_atomic
+    from tracec.fileio import write_atomic
 
     write_atomic(path, new)
     print(f"{path}: reference sections updated")

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 
 @functools.lru_cache(maxsize=1)
 def tracec_version() -> str:
+    """The installed distribution's version; from a checkout that was never installed, its pyproject's."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("tracec")
     except PackageNotFoundError:
-        import tracec
-
-        return getattr(tracec, "__version__", "0+unknown")
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            found = re.search(r'^version = "([^"]+)"', pyproject.read_text(encoding="utf-8"), re.MULTILINE)
+        except OSError:
+            found = None
+        return found.group(1) if found else "0+unknown"
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:

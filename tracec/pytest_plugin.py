@@ -10,7 +10,7 @@ per-test hooks. With `--tracec`:
   fixture error) becomes feedback with score 0 on every output the test produced, a pass score 1;
   `tracec.feedback(...)` inside a test adds its own;
 - `--tracec-report FILE` writes every test's outcome and graph as JSON (atomically), which is how
-  `tracec optimize --pytest` reads a test run it started in a subprocess (see tracec/pytest_task.py).
+  `tracec optimize --pytest` reads a test run it started in a subprocess (see tracec/optimize/pytest_evaluator.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 
 import pytest
 
-from .literals import source_text
+from tracec.literals import source_text
 
 REPORT_VERSION = 1
 TEXT_CHARS = 1500   # feedback text per test: the crash line and assert explanation, not whole tracebacks
@@ -47,16 +47,16 @@ def pytest_load_initial_conftests(early_config, parser, args) -> None:
     # Runs before the initial conftests (and the test modules they import) load; only installed
     # plugins get this hook, which is what the entry point makes us.
     if _enabled(early_config.known_args_namespace):
-        from .importhook import install
-        from .project import find_project_root
+        from tracec.importhook import install
+        from tracec.project import find_project_root
 
         install(find_project_root(early_config.rootpath))
 
 
 def pytest_configure(config) -> None:
     if _enabled(config.option):
-        from .importhook import install
-        from .project import find_project_root
+        from tracec.importhook import install
+        from tracec.project import find_project_root
 
         root = find_project_root(config.rootpath)
         install(root)   # again: harmless, and covers sessions started without the entry point (-p)
@@ -83,7 +83,7 @@ class TracecSession:
     # -- collection: what can be optimized, and the candidate to try -------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session) -> None:
-        from .candidates import TrialError
+        from tracec.optimize.candidates import TrialError
 
         self.collected = [item.nodeid for item in session.items]
         self.targets = _targets(self.root)           # before a candidate changes any value
@@ -107,7 +107,7 @@ class TracecSession:
     # -- one test ----------------------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
-        from . import runtime
+        from tracec import runtime
 
         recorder = runtime.start() if self.record else None
         self._recorders[item.nodeid] = recorder
@@ -130,7 +130,7 @@ class TracecSession:
             recorder.observe_exception(call.excinfo.value)
 
     def _finish(self, item, recorder, reports) -> None:
-        from .api import explicit_feedback
+        from tracec.api import explicit_feedback
 
         failed = [r for r in reports if r.failed]
         if failed:
@@ -157,7 +157,7 @@ class TracecSession:
     def pytest_sessionfinish(self, session, exitstatus) -> None:
         if not self.report_path:
             return
-        from .fileio import write_atomic
+        from tracec.fileio import write_atomic
 
         data = {"version": REPORT_VERSION, "root": str(self.root), "rootdir": str(self.config.rootpath),
                 "error": self.error, "collect_errors": self.collect_errors, "collected": self.collected,
@@ -203,7 +203,7 @@ def _source_line(path: str, lineno: int) -> str:
 
 def _targets(root) -> list[dict]:
     """Every trainable parameter of the project's loaded modules, with its current value where known."""
-    from .candidates import bound_values, find_targets, project_hooks
+    from tracec.optimize.candidates import bound_values, find_targets, project_hooks
 
     hooks = project_hooks(root)
     values = {key: source_text(value) for key, value in bound_values(hooks).items()}
@@ -213,7 +213,7 @@ def _targets(root) -> list[dict]:
 
 def _site_values() -> dict[str, str]:
     """What each `tracec.param` site that ran last returned, as literal text the parent reads back."""
-    from .candidates import site_values
+    from tracec.optimize.candidates import site_values
 
     texts = {key: source_text(value) for key, value in site_values().items()}
     return {key: text for key, text in texts.items() if text is not None}
@@ -223,7 +223,7 @@ def _install(root, values: dict) -> None:
     """Install candidate values exactly as the in-process optimizer does (candidates.LiveParams)."""
     import importlib
 
-    from .candidates import LiveParams, TrialError, find_targets, project_hooks, read_originals
+    from tracec.optimize.candidates import LiveParams, TrialError, find_targets, project_hooks, read_originals
 
     for key in values:   # a module the tests import lazily is loaded (instrumented) now
         try:

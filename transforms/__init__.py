@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
@@ -56,6 +55,7 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
     if not wants_instrumentation(source, all_functions):
         return InstrumentResult(path, source, source, None, 0, "", False)
     from .deep import deep_call, instrument_deep
+    from .verify import compiled_tree
 
     # Python decides what is valid code, and what the output is checked against
     try:
@@ -82,14 +82,6 @@ def instrument_source(source: str, *, path: str, module: str, all_functions: boo
             problem = (line, "LibCST does not reproduce this line unchanged (a LibCST limit)")
         return _internal(path, source, *problem)
     return result
-
-
-def compiled_tree(source: str, path: str) -> ast.Module:
-    """The syntax tree of `source`, once Python has compiled it all the way to bytecode (some errors,
-    like `return` outside a function, only show there). From the text both times: rebuilding bytecode
-    from a tree object recurses more, and fails on deep code that compiles from text."""
-    compile(source, path, "exec", dont_inherit=True)
-    return compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
 
 
 def _instrument(source: str, path: str, module: str, all_functions: bool,

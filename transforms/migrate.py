@@ -1,5 +1,5 @@
 """`tracec migrate`'s codemod: Trace (`opto.trace`) annotations rewritten as tracec ones. Source in, source
-and problems out; no I/O (tracec/migrate.py finds files and writes patches).
+and problems out; no I/O (tracec/commands/migrate.py finds files and writes patches).
 
   x = node(LITERAL, trainable=True, description=D)   ->  x = tracec.param(LITERAL, doc=D)
   self.x = node(LITERAL, trainable=True) in __init__  ->  class-level x = tracec.param(LITERAL)

@@ -14,11 +14,17 @@ from .instrument import HOOK_PREFIX
 _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
+def compiled_tree(source: str, path: str) -> ast.Module:
+    """The syntax tree of `source`, once Python has compiled it all the way to bytecode (some errors,
+    like `return` outside a function, only show there). From the text both times: rebuilding bytecode
+    from a tree object recurses more, and fails on deep code that compiles from text."""
+    compile(source, path, "exec", dont_inherit=True)
+    return compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+
+
 def check_output(source_tree: ast.Module, code: str, path: str) -> tuple[int, str] | None:
     """(line, problem) if `code` does not compile or does not keep the statements of `source_tree` on
     their lines, else None."""
-    from . import compiled_tree
-
     try:
         tree = compiled_tree(code, path)
     except SyntaxError as exc:

@@ -20,10 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .candidates import LiveParams, Target, TrialError, read_originals
-from .runtime import Graph
-from .task import Outcome, TaskError
-from .task_evaluator import UNSEEN, code_values
+from tracec.optimize.candidates import LiveParams, Target, TrialError, read_originals
+from tracec.optimize.task import Outcome, TaskError
+from tracec.optimize.task_evaluator import UNSEEN, code_values
+from tracec.runtime import Graph
 
 PASSING = ("passed", "skipped")   # a skipped (or xfailed) test is not failing: 1.0 stays reachable
 
@@ -73,7 +73,7 @@ class PytestEvaluator:
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tracec",
                    "--tracec-report", str(report_path)]
         if candidate:
-            from .fileio import write_atomic
+            from tracec.fileio import write_atomic
 
             write_atomic(candidate_path, json.dumps(candidate))
             command += ["--tracec-candidate", str(candidate_path)]

@@ -4,7 +4,7 @@ imports this module only when a file mentions tracec, so checking other files lo
 Each rule names something the transform, the patch writer or the in-process trial would silently skip
 or refuse, so it is reported before `tracec optimize` runs. The decisions are the ones those modules
 make: tracec names are resolved with the transform's `tracec_names`/`api_name`, a def is trainable when
-the transform's `ModuleInstrumenter.annotation` says so, a param value must be what `tracec.patch` can
+the transform's `ModuleInstrumenter.annotation` says so, a param value must be what `tracec.patches.splice` can
 splice (its `first_argument`, then the one rule of `tracec.literals`), and a nested trainable is
 refused like `candidates.live_function` refuses `<locals>`. Rule codes are stable (RULES below).
 """
@@ -18,7 +18,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tracec.literals import require_writable, spelled_repr
-from tracec.patch import first_argument
+from tracec.patches.splice import first_argument
 from tracec.transforms import syntax_error
 from tracec.transforms.libcst_limits import parse as parse_with_workarounds
 from tracec.transforms.module import ModuleInstrumenter, api_name, tracec_names

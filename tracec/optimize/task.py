@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import runtime
-from .errors import UsageError
+from tracec import runtime
+from tracec.errors import UsageError
 
 
 class TaskError(UsageError):
@@ -41,7 +41,7 @@ class Outcome:
 
 def load_task(path: Path, root: Path) -> Task:
     """Import the task file as `__tracec_task__` with the import hook for `root` installed."""
-    from .importhook import install
+    from tracec.importhook import install
 
     if not path.is_file():
         raise TaskError(f"{path}: no such task file")

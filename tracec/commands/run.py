@@ -7,6 +7,7 @@ print (tracec's own frames removed) and exits 1.  The graph is written in every 
 
 from __future__ import annotations
 
+import argparse
 import builtins
 import importlib.machinery
 import os
@@ -117,9 +118,10 @@ def _exec_module(module: str, args: list[str]) -> None:
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
-def run_command(*, script: str | None, module: str | None, args: list[str], graph: str | None,
-                all_functions: bool, verbose: bool) -> int:
-    """Entry point for `tracec run`; returns the program's exit status."""
+def main(options: argparse.Namespace) -> int:
+    """`tracec run`; returns the program's exit status."""
+    script, module, args, graph = options.script, options.module, options.args, options.graph
+    all_functions, verbose = options.all_functions, options.verbose
     import tracec.runtime as rt
 
     root = project.find_project_root()

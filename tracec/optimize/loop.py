@@ -1,10 +1,7 @@
-"""`tracec optimize TASK.py` / `tracec optimize --pytest TESTS`: record a minibatch, send its feedback
-backward, ask the LLM for better values, try them, keep what scores better on `val`, and write patches at
-the end. One loop for both: they differ only in the evaluator (tracec/task_evaluator.py runs a task file
-in this process and describes the interface; tracec/pytest_task.py runs tests in a subprocess).
-
-Exit statuses: 0 finished (improved or not, or stopped by --budget-usd), 1 stopped by a model/server
-error (what improved so far is still written), 2 bad task file/tests/settings/usage, 130 interrupted."""
+"""The optimizer loop: record a minibatch, send its feedback backward, ask the LLM for better values, try
+them, keep what scores better on `val`, and write patches at the end. One loop for task files and pytest
+tests: they differ only in the evaluator (task_evaluator.py runs a task file in this process and describes
+the interface; pytest_evaluator.py runs tests in a subprocess). `tracec.commands.optimize` builds it."""
 
 from __future__ import annotations
 
@@ -12,19 +9,17 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import runtime
-from .candidates import TrialError
-from .config import OptimizeConfig, resolve
-from .errors import UsageError
-from .runstate import RunState, RunStore
-from .task import TaskError, load_task
-from .task_evaluator import UNSEEN, TaskEvaluator, definition_source
+from tracec import runtime
+from tracec.optimize.candidates import TrialError
+from tracec.optimize.config import OptimizeConfig
+from tracec.optimize.run_state import RunState, RunStore
+from tracec.optimize.task_evaluator import UNSEEN, definition_source
 
 ATTEMPTS = 3      # LLM calls per step: the first, then retries told why the previous reply was unusable
 RETRY_TEMPERATURE = 0.7   # a retry at temperature 0 tends to repeat itself; seeded, so still reproducible
 MEMORY = 5        # past steps shown to the optimizer
 
-__all__ = ["Optimizer", "Result", "definition_source", "optimize_command"]
+__all__ = ["Optimizer", "Result", "definition_source"]
 
 
 @dataclass
@@ -38,7 +33,7 @@ class Result:
 
 class Optimizer:
     def __init__(self, evaluator, root: Path, config: OptimizeConfig, store: RunStore, client) -> None:
-        from .prompt import display_names
+        from tracec.optimize.prompt import display_names
 
         self.evaluator, self.root, self.config, self.store, self.client = evaluator, root, config, store, client
         self.targets = evaluator.targets
@@ -53,8 +48,8 @@ class Optimizer:
 
     # -- one step ---------------------------------------------------------------------------------
     def step(self, index: int) -> str:
-        from .prompt import Example, Variable, build_messages
-        from .reply import SURROGATES, parse_reply, reply_schema
+        from tracec.optimize.prompt import Example, Variable, build_messages
+        from tracec.optimize.reply import SURROGATES, parse_reply, reply_schema
 
         rng = random.Random(self.config.seed * 1_000_003 + index)
         batch = self.evaluator.batch(rng, self.config.batch_size, self.state.best_values)
@@ -129,7 +124,7 @@ class Optimizer:
             state.baseline = state.best = self.evaluator.baseline()
             self.store.save()
         result = Result(state.baseline, state.best)
-        from .llm import BudgetExceeded, LLMError
+        from tracec.llm.common import BudgetExceeded, LLMError
 
         try:
             while state.step < self.config.steps and not self.finished():
@@ -156,8 +151,8 @@ class Optimizer:
         return result
 
     def write_patches(self, result: Result) -> list:
-        from .apply import pending_changes
-        from .patchfile import sha256_text, write_patch
+        from tracec.patches.apply import pending_changes
+        from tracec.patches.patch_file import sha256_text, write_patch
 
         pending = pending_changes(self.root)
         patches = []
@@ -173,63 +168,3 @@ class Optimizer:
 
 def _preview(value, limit: int = 200) -> str:
     return runtime.preview(value, limit)
-
-
-def optimize_command(args) -> int:
-    from .project import find_project_root
-    from .report import print_summary, progress_reporter
-
-    problem = ("give a task file (TASK.py) or --pytest TESTS, not both" if args.task and args.pytest else
-               "give a task file (TASK.py) or --pytest TESTS" if not args.task and not args.pytest else
-               "-k selects tests: use it with --pytest" if args.keyword is not None and not args.pytest else None)
-    if problem:
-        raise UsageError(problem)
-    task_path = Path(args.task or args.pytest[0].split("::", 1)[0])
-    start = task_path.resolve() if task_path.is_dir() else task_path.resolve().parent
-    root = find_project_root(start if task_path.exists() else None)
-    flags = {"model": args.model, "api_base": args.api_base, "steps": args.steps, "batch_size": args.batch_size,
-             "seed": args.seed, "budget_usd": args.budget_usd, "max_tokens": args.max_tokens,
-             "workers": args.workers, "cache": False if args.no_cache else None,
-             "trial_timeout": args.trial_timeout}
-    try:
-        store = RunStore.open(root, args.resume) if args.resume is not None else None
-        config = resolve(root, flags) if store is None else store.config_with(flags)
-        if args.pytest:
-            from .pytest_task import PytestEvaluator
-
-            evaluator = PytestEvaluator(root, args.pytest, args.keyword, config.trial_timeout)
-        else:
-            evaluator = TaskEvaluator(load_task(task_path, root), root, config.workers, config.trial_timeout)
-        store = store or RunStore.create(root, config, evaluator.resume_args)
-    except ValueError as exc:   # a run to resume that cannot be read (ConfigError, TaskError are UsageErrors)
-        raise UsageError(str(exc)) from None
-    from .llm import LLMClient, LLMError
-
-    try:
-        client = LLMClient(config.model, api_base=config.api_base, max_tokens=config.max_tokens, seed=config.seed,
-                           cache_dir=root / ".tracec" / "cache" / "llm" if config.cache else None,
-                           budget_usd=config.budget_usd)
-    except LLMError as exc:   # no such model, no key: nothing can start
-        raise UsageError(str(exc)) from None
-    from rich.console import Console
-
-    # soft_wrap: log lines stay whole in CI logs and pipes; markup=False: a model name, a server's error
-    # text or a file name holding "[/bold]" is printed as it is, not parsed (and refused) as rich markup
-    console = Console(stderr=True, soft_wrap=True, markup=False)
-    try:
-        optimizer = Optimizer(evaluator, root, config, store, client)
-        store.check_files(optimizer.originals)
-    except ValueError as exc:   # a source file changed since the run began
-        raise UsageError(str(exc)) from None
-    console.print(f"tracec optimize: run {store.run_id}, model {config.model} ({config.model_source}), "
-                  f"{len(optimizer.targets)} trainable parameter(s), {config.steps} step(s)")
-    try:
-        with progress_reporter(console, config.steps, store.state.step) as progress:
-            result = optimizer.run(progress)
-    except TaskError:
-        evaluator.close()
-        raise
-    print_summary(result, optimizer, client, root)
-    if result.stopped == "interrupted":
-        return 130
-    return 1 if result.stopped.startswith("model error") else 0

@@ -16,9 +16,9 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .bounds import parse_bounds
-from .literals import unwritable
-from .prompt import Variable, display_names
+from tracec.literals import unwritable
+from tracec.optimize.bounds import parse_bounds
+from tracec.optimize.prompt import Variable, display_names
 
 MAX_REPLY_CHARS = 2_000_000   # a reply longer than this is not searched past this point
 _SCAN_STARTS = 500            # `{` positions tried when the reply is not pure JSON

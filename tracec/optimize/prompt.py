@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sourceview import SourceView, truncate
+from tracec.optimize.sourceview import SourceView, truncate
 
 SYSTEM = """You improve a Python program by changing its trainable variables so that its outputs get better feedback.
 The problem has these parts:

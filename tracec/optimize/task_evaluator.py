@@ -1,6 +1,6 @@
 """The evaluator of `tracec optimize TASK.py`: the task file's examples run in this process, candidates are
-installed live (tracec.candidates) and interrupted by a deadline. `tracec optimize --pytest` has the same
-interface with a subprocess behind it (tracec/pytest_task.py); the loop in tracec/optimize.py sees only:
+installed live (candidates.py) and interrupted by a deadline. `tracec optimize --pytest` has the same
+interface with a subprocess behind it (pytest_evaluator.py); the loop (loop.py) sees only:
 
     targets, originals, initial, live (LiveParams: patch writing), train, val, label, resume_args, stop_at
     baseline() -> float            score of the unchanged code on val (TaskError if it cannot be scored)
@@ -22,7 +22,7 @@ import textwrap
 import threading
 from pathlib import Path
 
-from .candidates import (
+from tracec.optimize.candidates import (
     LiveParams,
     Target,
     TrialError,
@@ -32,7 +32,7 @@ from .candidates import (
     read_originals,
     site_values,
 )
-from .task import Task, TaskError, run_example
+from tracec.optimize.task import Task, TaskError, run_example
 
 UNSEEN = object()   # site_value(): the site has not run yet
 
@@ -124,7 +124,7 @@ def selected(targets: dict[str, Target], task: Task) -> dict[str, Target]:
     """The task's `params` (user names or full keys) narrow what the optimizer may change."""
     if task.params is None:
         return targets
-    from .prompt import display_names
+    from tracec.optimize.prompt import display_names
 
     names = display_names(targets)
     by_name = {**{name: key for key, name in names.items()}, **{key: key for key in targets}}

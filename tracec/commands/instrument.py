@@ -8,6 +8,7 @@ output hash, so a second run over an unchanged tree reads and hashes files but p
 
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 import difflib
@@ -401,19 +402,18 @@ def _progress(total: int, stream: TextIO):
         yield lambda: bar.advance(task)
 
 
-def instrument_command(paths: list[str], *, out: str | None, all_functions: bool, diff: bool,
-                       check: bool, jobs: int | None, stdout=None, stderr=None,
-                       fail_on_change: bool = False) -> int:
-    """Entry point for `tracec instrument`; returns the exit status."""
-    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+def main(args: argparse.Namespace) -> int:
+    """`tracec instrument`; returns the exit status."""
+    stdout, stderr = sys.stdout, sys.stderr
     root = find_project_root()
-    out_dir = build_directory(out, root)
+    out_dir = build_directory(args.output, root)
     problems: list[str] = []
-    files = discover(paths, root, out_dir, problems)
+    files = discover(args.paths, root, out_dir, problems)
+    check, diff = args.check, args.diff
     mode = "check+diff" if check and diff else "check" if check else "diff" if diff else "write"
-    builder = Builder(root=root, out_dir=out_dir, all_functions=all_functions, mode=mode,
-                      jobs=jobs or os.cpu_count() or 1, stdout=stdout, stderr=stderr,
-                      fail_on_change=fail_on_change)
+    builder = Builder(root=root, out_dir=out_dir, all_functions=args.all_functions, mode=mode,
+                      jobs=args.jobs or os.cpu_count() or 1, stdout=stdout, stderr=stderr,
+                      fail_on_change=args.fail_on_change)
     for problem in problems:
         print(problem, file=stderr)
     status = builder.run(files)

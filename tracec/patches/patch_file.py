@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .errors import one_line
-from .fileio import sha256_hex
-from .patch import PatchError
+from tracec.errors import one_line
+from tracec.fileio import sha256_hex
+from tracec.patches.splice import PatchError
 
 PATCH_DIR = Path(".tracec") / "patches"
 APPLIED_DIR = PATCH_DIR / "applied"

@@ -5,7 +5,7 @@ Output is one problem per line, `path:line:col: TC### message` with the path rel
 directory (ruff's format, so editors and CI annotate it), then a summary on stderr. Exit status: 0 clean,
 1 problems, 2 usage error, 123 internal error (the CLI's catch-all).
 
-Checked: the annotations in every Python file under PATHs (rules in `tracec.checkrules`), instrumented
+Checked: the annotations in every Python file under PATHs (rules in `tracec.commands.check_rules`), instrumented
 build output inside source folders (TC301), temp files a killed tracec write left beside them (TC302),
 pending patches that no longer apply (TC401: all of them
 without PATHs, else those whose target is among the checked files, so a pre-commit run names the patches
@@ -25,7 +25,7 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracec.build import PARALLEL_MIN_FILES, discover
+from tracec.commands.instrument import PARALLEL_MIN_FILES, discover
 from tracec.errors import EXIT_FINDINGS, EXIT_OK
 from tracec.fileio import TEMP_PREFIX, TEMP_SUFFIX
 from tracec.project import find_project_root
@@ -96,7 +96,7 @@ def screen_file(path: Path, shown: str) -> tuple[list[Finding], str | None]:
 
 def annotation_findings(job: tuple[str, str]) -> list[Finding]:
     """(text, shown path) -> the annotation rules' problems; runs in worker processes for big trees."""
-    from tracec.checkrules import annotation_problems  # LibCST: loaded only when a file needs it
+    from tracec.commands.check_rules import annotation_problems  # LibCST: loaded only when a file needs it
 
     text, shown = job
     return [Finding(shown, p.line, p.col, p.code, p.message) for p in annotation_problems(text, shown)]
@@ -114,7 +114,7 @@ def check_files(files: list[Path], jobs: int) -> list[Finding]:
     if jobs > 1 and len(to_parse) >= PARALLEL_MIN_FILES:   # the same trade-off as `tracec instrument`
         from concurrent.futures import ProcessPoolExecutor
 
-        import tracec.checkrules  # noqa: F401 - forked workers inherit the loaded LibCST
+        import tracec.commands.check_rules  # noqa: F401 - forked workers inherit the loaded LibCST
 
         workers = min(jobs, len(to_parse))
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -145,9 +145,9 @@ def leftover_temp_files(files: list[Path]) -> list[Finding]:
 def stale_patches(root: Path, targets: set[Path] | None) -> list[Finding]:
     """Pending patches that `tracec apply` would refuse, checked in order like `tracec apply --check`
     (each sees the files as the patches before it leave them). `targets`: only patches to these files."""
-    from tracec.apply import apply_patch, pending_patches
-    from tracec.patch import PatchError
-    from tracec.patchfile import read_patch
+    from tracec.patches.apply import apply_patch, pending_patches
+    from tracec.patches.patch_file import read_patch
+    from tracec.patches.splice import PatchError
 
     findings = []
     contents: dict[Path, bytes] = {}
@@ -155,7 +155,7 @@ def stale_patches(root: Path, targets: set[Path] | None) -> list[Finding]:
         try:
             if targets is not None and (root / read_patch(patch).target).resolve() not in targets:
                 continue
-            apply_patch(root, patch, check=True, _contents=contents)
+            apply_patch(root, patch, check=True, contents=contents)
         except PatchError as exc:
             findings.append(Finding(_display(patch), 1, 1, "TC401", f"pending patch no longer applies: {exc}; "
                                     "rerun tracec optimize or delete the patch"))
@@ -193,8 +193,8 @@ def tracec_dir_not_ignored(root: Path) -> list[Finding]:
     return [Finding(_display(root / ".gitignore"), 1, 1, "TC501", message)]
 
 
-def check_command(args: argparse.Namespace) -> int:
-    """Entry point for `tracec check`; returns the exit status."""
+def main(args: argparse.Namespace) -> int:
+    """`tracec check`; returns the exit status."""
     root = find_project_root()
     build_dir = Path(os.path.realpath(args.build_dir if getattr(args, "build_dir", None)
                                       else root / ".tracec" / "build"))

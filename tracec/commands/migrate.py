@@ -9,17 +9,18 @@ outside the project).
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from .errors import EXIT_FINDINGS, EXIT_OK
+from tracec.errors import EXIT_FINDINGS, EXIT_OK
 
 
-def migrate_command(args) -> int:
-    from .apply import pending_changes
-    from .build import discover
-    from .patchfile import render_diff, sha256_text, write_patch
-    from .project import find_project_root, module_name_for_file
-    from .transforms.migrate import migrate_source
+def main(args: argparse.Namespace) -> int:
+    from tracec.commands.instrument import discover
+    from tracec.patches.apply import pending_changes
+    from tracec.patches.patch_file import render_diff, sha256_text, write_patch
+    from tracec.project import find_project_root, module_name_for_file
+    from tracec.transforms.migrate import migrate_source
 
     root = find_project_root()
     files = discover(args.paths, root, root / ".tracec" / "build")

@@ -12,8 +12,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .errors import UsageError
-from .llm import LOCAL_MODEL  # llm.py imports litellm only when a call is made
+from tracec.errors import UsageError
+from tracec.llm.common import LOCAL_MODEL  # litellm is imported only when a call is made
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -13,8 +13,8 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import runtime
-from .errors import TracecError
+from tracec import runtime
+from tracec.errors import TracecError
 
 
 class TrialError(TracecError):
@@ -143,7 +143,7 @@ class LiveParams:
     def patched_source(self, file: str, keys, values: dict[str, object]) -> str:
         """The file's original source with the parameters `keys` set to `values` (the patch writer's
         LibCST splice, black on the new code only). Raises PatchError."""
-        from .patch import Change, black_mode, rewrite_source
+        from tracec.patches.splice import Change, black_mode, rewrite_source
 
         if self._black_mode is None:
             self._black_mode = black_mode(self.root)
@@ -196,8 +196,8 @@ class LiveParams:
 
     # -- code -------------------------------------------------------------------------------------
     def _install_code(self, file: str, keys: list[str], values: dict[str, object]) -> None:
-        from .patch import PatchError
-        from .transforms import instrument_source
+        from tracec.patches.splice import PatchError
+        from tracec.transforms import instrument_source
 
         first = self.targets[keys[0]]
         hooks = module_hooks(first.module)

@@ -21,9 +21,9 @@ _clients_lock = threading.Lock()
 
 
 def _client(model: str | None, api_base: str | None, max_tokens: int):
-    from .config import resolve
-    from .llm import LLMClient
-    from .project import find_project_root
+    from tracec.llm.client import LLMClient
+    from tracec.optimize.config import resolve
+    from tracec.project import find_project_root
 
     root = find_project_root()
     config = resolve(root, {"model": model, "api_base": api_base})
@@ -42,7 +42,7 @@ def chat(system: str, user: str, *, model: str | None = None, api_base: str | No
          max_tokens: int = DEFAULT_MAX_TOKENS) -> str:
     """The model's reply to one system + user message (temperature 0, seeded, cached).
 
-    Raises tracec.llm.LLMError (a one-line message saying what to fix) when the model cannot be reached."""
+    Raises tracec.llm.common.LLMError (a one-line message saying what to fix) when the model cannot be reached."""
     client = _client(model, api_base, max_tokens)
     messages = [{"role": "system", "content": str(system)}, {"role": "user", "content": str(user)}]
     return client.complete(messages, json_mode=False).text

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import OptimizeConfig
-from .fileio import write_atomic
-from .patchfile import sha256_text as sha256
+from tracec.fileio import write_atomic
+from tracec.optimize.config import OptimizeConfig
+from tracec.patches.patch_file import sha256_text as sha256
 
 
 @dataclass

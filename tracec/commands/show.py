@@ -8,11 +8,13 @@ builds markup from it."""
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import os
+from pathlib import Path
 
-from tracec.errors import TracecError
+from tracec.errors import TracecError, UsageError
 from tracec.fileio import write_atomic
 
 MAX_DRAWN_NODES = 1500  # a browser stays responsive well past this; beyond it nobody reads the picture
@@ -37,6 +39,17 @@ DATA_COLOUR, CONTROL_COLOUR = "#37474f", "#8e24aa"
 
 class GraphFileError(TracecError, ValueError):
     """A graph file that cannot be shown; the message is one line naming the file."""
+
+
+def main(args: argparse.Namespace) -> int:
+    """`tracec show FILE [-o OUT.html]`: prints the page's path."""
+    source = Path(args.file)
+    if not source.is_file():
+        raise UsageError(f"{args.file}: no such file")
+    target = Path(args.output) if args.output else source.with_suffix(".html")
+    write_html(str(source), str(target))   # a GraphFileError names the file, on one line
+    print(target)
+    return 0
 
 
 def write_html(graph_path: str, out_path: str) -> None:

@@ -1,31 +1,33 @@
-"""`tracec apply`: apply, check or revert the patches `tracec optimize` wrote under .tracec/patches/.
+"""Applying, checking or reverting one patch `tracec optimize` wrote under .tracec/patches/ (the command,
+its order and its lock: tracec.commands.apply).
 
 A patch names the sha256 of the file it was made against and of the file it produces, so a stale patch
 is refused instead of being fuzzily merged. Hunks are applied exactly (no offsets, no fuzz) and the result
 must hash to the recorded value before the file is replaced (temp file in the same folder + os.replace).
 A target `git apply` would refuse (absolute, `..`, `.git` in any spelling, NUL) is refused before
 anything is written, and the resolved target (symlinks) must stay inside the project root and outside
-.git/. Runs that write hold a lock, so two at once take turns. Applied patches move to
-.tracec/patches/applied/; reverting moves them back.
+.git/. Applied patches move to .tracec/patches/applied/; reverting moves them back.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracec.errors import EXIT_OK, UsageError
-from tracec.fileio import sha256_hex, signals_as_exit, write_atomic
-from tracec.patch import PatchError
-from tracec.patchfile import APPLIED_DIR, PATCH_DIR, PatchFile, quote_path, read_patch, read_patch_text, unsafe_path
-from tracec.project import find_project_root
+from tracec.fileio import sha256_hex, write_atomic
+from tracec.patches.patch_file import (
+    APPLIED_DIR,
+    PATCH_DIR,
+    PatchFile,
+    quote_path,
+    read_patch,
+    read_patch_text,
+    unsafe_path,
+)
+from tracec.patches.splice import PatchError
 
-LOCK_DIR = PATCH_DIR.parent   # .tracec/, locked while a run writes
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -159,10 +161,10 @@ def _move(root: Path, patch_path: Path, revert: bool) -> None:
 
 
 def apply_patch(root: Path, patch: Path, *, check: bool = False, revert: bool = False,
-                _contents: dict[Path, bytes] | None = None) -> str:
+                contents: dict[Path, bytes] | None = None) -> str:
     """Apply (or with revert=True undo) one patch; with check=True write nothing. Returns a one-line message."""
     root = Path(root)
-    contents = {} if _contents is None else _contents
+    contents = {} if contents is None else contents
     target, result, message = _plan(root, Path(patch), revert, contents)
     if check:
         contents[target] = result
@@ -171,78 +173,3 @@ def apply_patch(root: Path, patch: Path, *, check: bool = False, revert: bool = 
         write_atomic(target, result, mode=target.stat().st_mode & 0o7777, sync=True)
     _move(root, Path(patch), revert)
     return message
-
-
-def _resolve_argument(root: Path, name: str, revert: bool) -> Path | None:
-    path = Path(name)
-    if path.is_file():
-        return path
-    if revert:   # the pending name of a patch that has since moved to applied/
-        moved = root / APPLIED_DIR / path.name
-        if moved.is_file():
-            return moved
-    return None
-
-
-@contextlib.contextmanager
-def _one_apply_at_a_time(root: Path):
-    """An exclusive flock on the .tracec/ folder itself for the whole run: a second `tracec apply` waits,
-    then sees the files and patch folders the first one left (without it both read the same pending patch
-    and the loser crashes moving it). Locking the folder writes no lock file, and the lock goes with the
-    process, so a killed run never leaves it held. Without .tracec/ there is nothing pending to share."""
-    try:
-        import fcntl
-    except ImportError:   # no flock on this platform: run unlocked, as a single user mostly does
-        fcntl = None
-    folder = root / LOCK_DIR
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) if fcntl and folder.is_dir() else None
-    except OSError:
-        fd = None
-    try:
-        if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print(f"tracec apply: waiting for another tracec apply in {folder} to finish", file=sys.stderr,
-                      flush=True)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError:   # a file system without flock: run unlocked rather than not at all
-                pass
-        yield
-    finally:
-        if fd is not None:
-            os.close(fd)
-
-
-def apply_command(args: argparse.Namespace) -> int:
-    """tracec apply [PATCH...] [--check] [--revert]: in written order (reverting: the reverse), stopping
-    at the first refusal because later patches to the same file build on earlier ones."""
-    root = find_project_root()
-    if args.revert and not args.patches:
-        raise UsageError(f"--revert needs the PATCH to undo (applied ones are in {APPLIED_DIR.as_posix()}/)")
-    if args.check or (not args.patches and not (root / PATCH_DIR).is_dir()):   # writes nothing: no lock
-        return _apply_all(root, args)
-    with signals_as_exit(), _one_apply_at_a_time(root):
-        return _apply_all(root, args)
-
-
-def _apply_all(root: Path, args: argparse.Namespace) -> int:
-    patches = []
-    for name in args.patches:
-        path = _resolve_argument(root, name, args.revert)
-        if path is None:
-            raise UsageError(f"{name}: no such patch file")
-        patches.append(path)
-    if not args.patches:
-        patches = pending_patches(root)
-        if not patches:
-            print(f"no pending patches in {PATCH_DIR.as_posix()}/")
-            return EXIT_OK
-    # numbered names give the order they were written in; undo in the opposite order
-    patches.sort(key=lambda path: path.name, reverse=args.revert)
-    contents: dict[Path, bytes] = {}
-    for patch in patches:
-        # a refusal (PatchError) stops here: later patches may build on this one
-        print(apply_patch(root, patch, check=args.check, revert=args.revert, _contents=contents))
-    return EXIT_OK
