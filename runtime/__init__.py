@@ -17,7 +17,7 @@ from . import unwind
 from .graph import Feedback, Graph, Node, Param, ParamFeedback, write_graph
 from .preview import preview
 from .recorder import Recorder
-from .tables import ModuleTable
+from .tables import TABLE_FORMAT, ModuleTable
 
 __all__ = ["Feedback", "Graph", "ModuleHooks", "Node", "Param", "ParamFeedback", "Recorder", "active",
            "instrumented_modules", "module", "observe_exception", "preview", "record", "set_param_override",
@@ -204,9 +204,6 @@ def _internal_error() -> None:
         _recorders[-1].internal_errors += 1
     if os.environ.get("TRACEC_DEBUG"):
         raise
-
-
-TABLE_FORMAT = 2   # the shape of the tables the transform writes into each header
 
 
 def module(table_format: int, name: str, file: str, namespace: dict, functions, statements, params) -> ModuleHooks:

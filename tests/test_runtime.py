@@ -81,7 +81,7 @@ def test_a_failing_repr_never_breaks_the_program(tmp_path):
 def test_code_instrumented_by_an_incompatible_tracec_fails_with_a_clear_message(tmp_path):
     from tracec.transforms import instrument_source
     result = instrument_source("import os\ndef f():\n    return 1\n", path="old.py", module="old", all_functions=True)
-    from tracec.transforms import TABLE_FORMAT
+    from tracec.runtime.tables import TABLE_FORMAT
     stale = result.code.replace(f"_tracec_rt.module({TABLE_FORMAT}, ", "_tracec_rt.module(99, ", 1)
     assert stale != result.code
     with pytest.raises(ImportError, match=r"old.py: instrumented by an incompatible tracec .*`tracec instrument`"):

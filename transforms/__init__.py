@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracec.runtime.tables import TABLE_FORMAT
+
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
 
-TABLE_FORMAT = 2   # bump when the header's tables change shape; the runtime refuses other formats
 _TABLES = "_tracec_tables_"   # stand-in for the header's table literal while LibCST places it
 
 
@@ -117,7 +118,9 @@ def _instrument(source: str, path: str, module: str, all_functions: bool,
     raw = (functions, tuple(visitor.statements[first_statement:]), tuple(visitor.params[first_param:]))
     if not raw[0] and not raw[2]:
         return InstrumentResult(path, source, source, None, 0, "", False)
-    tables = unmask_text(f"{TABLE_FORMAT}, {module!r}, {path!r}, globals(), {raw[0]!r}, {raw[1]!r}, {raw[2]!r}")
+    # plain tuples in the header: a row's repr would name a class the module cannot see
+    plain = tuple(tuple(tuple(row) for row in rows) for rows in raw)
+    tables = unmask_text(f"{TABLE_FORMAT}, {module!r}, {path!r}, globals(), {plain[0]!r}, {plain[1]!r}, {plain[2]!r}")
     # LibCST places a short stand-in; the table (often longer than the source) is spliced into the text
     header = f"import tracec.runtime as _tracec_rt; _tracec_m = _tracec_rt.module({_TABLES})"
     expression = f"(_tracec_m := __import__('tracec.runtime', fromlist=['module']).module({_TABLES}))"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from tracec.runtime.tables import FunctionRow, StatementRow
+
 from .deep import python_lines
 from .embedding import CALL_ARGUMENT, CONDITION, OR_OPERAND, parenthesize, spaced, without_parens
 from .names import analyse, param_names, pattern_captures, target_names, target_reads
@@ -86,8 +88,8 @@ class FunctionRewriter:
         line = self._line(first)
         end = self.positions[last].end.line if last is not None else line
         reads = [r for r in reads if r[0] != "." or r[1:] in self.class_params]
-        self.statements.append((scope.fid, line, end, kind, name, code, tuple(dict.fromkeys(reads)),
-                                tuple(dict.fromkeys(writes)), scope.control))
+        self.statements.append(StatementRow(scope.fid, line, end, kind, name, code, tuple(dict.fromkeys(reads)),
+                                            tuple(dict.fromkeys(writes)), scope.control))
         return sid
 
     # -- functions --------------------------------------------------------------------------------
@@ -105,8 +107,9 @@ class FunctionRewriter:
         # keep every local alive for as long as the call runs (a behaviour change weakrefs can see)
         arguments = cst.Tuple([cst.Element(cst.Name(name)) for name in param_names(node.params)])
         body = prologue(body, hook_call("e", fid, arguments), allow_loop=False)
-        self.functions[fid] = (qualname, self._line(node.name), trainable, doc, param_names(node.params),
-                               tuple(declared[0]), tuple(declared[1]), outer, header, _can_fall_off(node.body))
+        self.functions[fid] = FunctionRow(qualname, self._line(node.name), trainable, doc, param_names(node.params),
+                                          tuple(declared[0]), tuple(declared[1]), outer, header,
+                                          _can_fall_off(node.body))
         return node.with_changes(body=body)
 
     def nested_function(self, node: cst.FunctionDef, qualname: str, scope: Scope) -> cst.FunctionDef:

@@ -9,6 +9,8 @@ import re
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from tracec.runtime.tables import ParamRow
+
 from .embedding import replacing, without_parens
 from .instrument import FunctionRewriter, hook_call
 
@@ -154,7 +156,7 @@ class ModuleInstrumenter(cst.CSTTransformer):
                        and scope_name == ".".join(n for _, n in self.scopes))
         global_name = target if not scope_name else ("." + target if class_level else None)
         site = len(self.params)
-        self.params.append((key, self.positions(original), doc if isinstance(doc, str) else None, global_name))
+        self.params.append(ParamRow(key, self.positions(original), doc if isinstance(doc, str) else None, global_name))
         # the hook call wears the site's own parentheses: `not(tracec.param(...))` stays `not(...)`
         return replacing(updated, hook_call("p", site, without_parens(updated)))
 
