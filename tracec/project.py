@@ -54,3 +54,12 @@ def is_under(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bo
     """`path` is `folder` or inside it, compared as written (resolve both first where links matter)."""
     path, folder = os.fspath(path), os.fspath(folder)
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """How tracec names a file to its user: relative to the current directory when under it (what a
+    terminal or an editor opens from there), else absolute; never `../`, always with `/`."""
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix() or "."
+    except ValueError:
+        return Path(path).as_posix()

@@ -28,7 +28,7 @@ from pathlib import Path
 from tracec.commands.instrument import PARALLEL_MIN_FILES, discover
 from tracec.errors import EXIT_FINDINGS, EXIT_OK
 from tracec.fileio import TEMP_PREFIX, TEMP_SUFFIX
-from tracec.project import find_project_root
+from tracec.project import display_path, find_project_root
 
 # set by the runtime header the transform puts into every instrumented module (transforms/__init__.py)
 _HEADER_NAME = "_tracec_m"
@@ -47,10 +47,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.col}: {self.code} {self.message}"
-
-
-def _display(path: Path) -> str:
-    return Path(os.path.relpath(path)).as_posix()
 
 
 def _scan(tree: ast.Module, text: str) -> tuple[tuple[int, int] | None, bool]:
@@ -106,7 +102,7 @@ def check_files(files: list[Path], jobs: int) -> list[Finding]:
     findings: list[Finding] = []
     to_parse = []
     for path in files:
-        shown = _display(path)
+        shown = display_path(path)
         found, text = screen_file(path, shown)
         findings.extend(found)
         if text is not None:
@@ -136,7 +132,7 @@ def leftover_temp_files(files: list[Path]) -> list[Finding]:
             names = sorted(os.listdir(folder))
         except OSError:
             continue
-        findings.extend(Finding(_display(folder / name), 1, 1, "TC302", "leftover temp file of a tracec write "
+        findings.extend(Finding(display_path(folder / name), 1, 1, "TC302", "leftover temp file of a tracec write "
                                 "that was killed before it finished; the file it was replacing is unchanged: "
                                 "delete this one") for name in names if _TEMP_NAME.fullmatch(name))
     return findings
@@ -157,7 +153,7 @@ def stale_patches(root: Path, targets: set[Path] | None) -> list[Finding]:
                 continue
             apply_patch(root, patch, check=True, contents=contents)
         except PatchError as exc:
-            findings.append(Finding(_display(patch), 1, 1, "TC401", f"pending patch no longer applies: {exc}; "
+            findings.append(Finding(display_path(patch), 1, 1, "TC401", f"pending patch no longer applies: {exc}; "
                                     "rerun tracec optimize or delete the patch"))
     return findings
 
@@ -190,7 +186,7 @@ def tracec_dir_not_ignored(root: Path) -> list[Finding]:
                    '.tracec` and add ".tracec/" to .gitignore')
     else:
         return []
-    return [Finding(_display(root / ".gitignore"), 1, 1, "TC501", message)]
+    return [Finding(display_path(root / ".gitignore"), 1, 1, "TC501", message)]
 
 
 def main(args: argparse.Namespace) -> int:

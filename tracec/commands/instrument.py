@@ -24,7 +24,7 @@ from typing import TextIO
 from tracec.errors import UsageError
 from tracec.fileio import sha256_hex, write_atomic
 from tracec.importhook import tracec_fingerprint
-from tracec.project import find_project_root, is_under, module_name_for_file, tracec_version
+from tracec.project import display_path, find_project_root, is_under, module_name_for_file, tracec_version
 
 SKIP_DIR_NAMES = frozenset({"__pycache__", "site-packages", "dist-packages", "node_modules"})
 PARALLEL_MIN_FILES = 16  # fewer files to parse than this: worker start-up costs more than it saves
@@ -73,7 +73,7 @@ def discover(paths: list[str], root: Path, out_dir: Path, problems: list[str] | 
             continue
 
         def unreadable(error: OSError) -> None:
-            where = _display(Path(error.filename)) if error.filename else raw
+            where = display_path(Path(error.filename)) if error.filename else raw
             problems.append(f"{where}: cannot read directory: {error.strerror}; fix its permissions or leave it out")
 
         for folder, dirnames, filenames in os.walk(real, onerror=unreadable):
@@ -116,7 +116,7 @@ def build_directory(out: str | None, root: Path) -> Path:
         raise UsageError(f"{out or given}: the build directory may not be inside .git/")
     link = symlink_below(root, given / "file")
     if link is not None:
-        raise UsageError(f"{_display(link)}: is a symbolic link; tracec never writes through one: remove it "
+        raise UsageError(f"{display_path(link)}: is a symbolic link; tracec never writes through one: remove it "
                          "or choose another build directory with -o")
     return given
 
@@ -329,7 +329,7 @@ class Builder:
             if self.mode == "write":
                 self._write(item)
         for reason, item in stale:
-            print(f"{reason}: {_display(item.out)}", file=self.stdout)
+            print(f"{reason}: {display_path(item.out)}", file=self.stdout)
         return stale
 
     def _write(self, item: Item) -> None:
@@ -352,14 +352,14 @@ class Builder:
         link = symlink_below(self.out_dir, item.out)
         if link is not None:
             item.status = "error"
-            item.message = (f"{_display(item.out)}: not written: {_display(link)} is a symbolic link and tracec "
+            item.message = (f"{display_path(item.out)}: not written: {display_path(link)} is a symbolic link and tracec "
                             "never writes through one; remove it from the build directory")
             print(item.message, file=self.stderr)
             return
         write_atomic(item.out, item.output, mode=item.src.stat().st_mode & 0o7777)
         if self.fail_on_change:
             self.rewritten += 1
-            print(f"rewrote: {_display(item.out)}", file=self.stdout)
+            print(f"rewrote: {display_path(item.out)}", file=self.stdout)
 
     def _summary(self, items: list[Item], stale: list) -> None:
         count = {name: 0 for name in ("instrumented", "copied", "cached", "error", "internal")}
@@ -375,17 +375,10 @@ class Builder:
         if count["internal"]:
             text += f", {count['internal']} left uninstrumented by a tracec error (exit 123)"
         if "check" in self.mode:
-            text += f"; {len(stale)} stale in {_display(self.out_dir)}"
+            text += f"; {len(stale)} stale in {display_path(self.out_dir)}"
         elif self.mode == "write":
-            text += f" -> {_display(self.out_dir)}"
+            text += f" -> {display_path(self.out_dir)}"
         print(text, file=self.stderr)
-
-
-def _display(path: Path) -> str:
-    try:
-        return Path(path).relative_to(Path.cwd()).as_posix() or "."
-    except ValueError:
-        return str(path)
 
 
 @contextlib.contextmanager

@@ -160,6 +160,6 @@ def main(options: argparse.Namespace) -> int:
         print(f"tracec run: cannot write graph {graph_path}: {reason}", file=sys.stderr)
         return status or 123
     if verbose or sys.stderr.isatty():
-        shown = os.path.relpath(graph_path) if graph_path.is_relative_to(Path.cwd()) else graph_path
+        shown = project.display_path(graph_path)
         print(f"tracec: graph {shown} ({len(run.nodes)} nodes)", file=sys.stderr)
     return status

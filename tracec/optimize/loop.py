@@ -12,8 +12,9 @@ from pathlib import Path
 from tracec import runtime
 from tracec.optimize.candidates import TrialError
 from tracec.optimize.config import OptimizeConfig
+from tracec.optimize.evaluator import UNSEEN, Evaluator
 from tracec.optimize.run_state import RunState, RunStore
-from tracec.optimize.task_evaluator import UNSEEN, definition_source
+from tracec.optimize.task_evaluator import definition_source
 
 ATTEMPTS = 3      # LLM calls per step: the first, then retries told why the previous reply was unusable
 RETRY_TEMPERATURE = 0.7   # a retry at temperature 0 tends to repeat itself; seeded, so still reproducible
@@ -32,7 +33,7 @@ class Result:
 
 
 class Optimizer:
-    def __init__(self, evaluator, root: Path, config: OptimizeConfig, store: RunStore, client) -> None:
+    def __init__(self, evaluator: Evaluator, root: Path, config: OptimizeConfig, store: RunStore, client) -> None:
         from tracec.optimize.prompt import display_names
 
         self.evaluator, self.root, self.config, self.store, self.client = evaluator, root, config, store, client

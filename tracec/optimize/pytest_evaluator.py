@@ -6,7 +6,7 @@ The optimizer never executes candidate code: it writes the candidate's values to
 plugin installs after collection with the same candidates.LiveParams the in-process mode uses, so the
 child runs exactly the code the patch would contain. A child that runs past trial_timeout is killed with
 its whole process group; one that crashes, calls os._exit or is killed by a signal leaves no report,
-and the candidate is rejected with a one-line reason. The interface is described in task_evaluator.py."""
+and the candidate is rejected with a one-line reason. The interface: evaluator.py."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 
 from tracec.optimize.candidates import LiveParams, Target, TrialError, read_originals
+from tracec.optimize.evaluator import UNSEEN
 from tracec.optimize.task import Outcome, TaskError
-from tracec.optimize.task_evaluator import UNSEEN, code_values
+from tracec.optimize.task_evaluator import code_values
 from tracec.runtime import Graph
 
 PASSING = ("passed", "skipped")   # a skipped (or xfailed) test is not failing: 1.0 stays reachable

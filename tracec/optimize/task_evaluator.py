@@ -1,15 +1,5 @@
-"""The evaluator of `tracec optimize TASK.py`: the task file's examples run in this process, candidates are
-installed live (candidates.py) and interrupted by a deadline. `tracec optimize --pytest` has the same
-interface with a subprocess behind it (pytest_evaluator.py); the loop (loop.py) sees only:
-
-    targets, originals, initial, live (LiveParams: patch writing), train, val, label, resume_args, stop_at
-    baseline() -> float            score of the unchanged code on val (TaskError if it cannot be scored)
-    batch(rng, size, values)       the step's minibatch of train examples
-    record(batch, values)          -> [task.Outcome] with graphs, run with `values` in effect
-    score(values) -> float         val score with `values` in effect; TrialError rejects the candidate
-    site_value(key)                what a param site inside a function last returned, or UNSEEN
-    close()                        undo whatever is still installed
-"""
+"""The evaluator of `tracec optimize TASK.py` (the interface: evaluator.py): the task file's examples run in
+this process, candidates are installed live (candidates.py) and interrupted by a deadline."""
 
 from __future__ import annotations
 
@@ -32,9 +22,8 @@ from tracec.optimize.candidates import (
     read_originals,
     site_values,
 )
+from tracec.optimize.evaluator import UNSEEN
 from tracec.optimize.task import Task, TaskError, run_example
-
-UNSEEN = object()   # site_value(): the site has not run yet
 
 
 def definition_source(source: str, line: int) -> str | None:

@@ -1,0 +1,41 @@
+"""What the loop needs from an evaluator: the one interface `TaskEvaluator` (a task file, in this process)
+and `PytestEvaluator` (pytest tests, in a subprocess) implement, and what a fake in a test implements."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Protocol, Sequence
+
+from tracec.optimize.candidates import LiveParams, Target
+
+UNSEEN = object()   # site_value(): the site has not run yet
+
+
+class Evaluator(Protocol):
+    targets: dict[str, Target]       # key -> what can change (tracec.param sites, @trainable functions)
+    originals: dict[str, str]        # project-relative file -> its source when the run began
+    initial: dict[str, Any]          # key -> the value in the source now
+    live: LiveParams                 # writes patches (and, in process, installs candidate values)
+    train: Sequence[Any]             # examples the minibatches are drawn from
+    val: Sequence[Any]               # examples a candidate is scored on
+    label: str                       # what `val` is, for the console ("4 examples", "12 test(s)")
+    resume_args: str                 # how `--resume` repeats the evaluator's part of the command line
+    stop_at: float | None            # a score nothing can beat (pytest: 1.0); None runs every step
+
+    def baseline(self) -> float:
+        """Score of the unchanged code on `val`; TaskError if it cannot be scored at all."""
+
+    def batch(self, rng: random.Random, size: int, values: dict[str, Any]) -> list[Any]:
+        """The step's minibatch of train examples."""
+
+    def record(self, batch: list[Any], values: dict[str, Any]) -> list[Any]:
+        """[task.Outcome] with graphs, each example run with `values` in effect."""
+
+    def score(self, values: dict[str, Any]) -> float:
+        """`val` score with `values` in effect; TrialError rejects the candidate with a reason."""
+
+    def site_value(self, key: str) -> Any:
+        """What a param site inside a function last returned, or UNSEEN."""
+
+    def close(self) -> None:
+        """Undo whatever is still installed."""
