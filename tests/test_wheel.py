@@ -72,6 +72,9 @@ def test_wheel_installs_and_runs(tmp_path):
     graph = json.loads((project / ".tracec" / "graph.json").read_text())
     assert [p["key"] for p in graph["params"]] == ["app:GREETING"]
     assert any(n["code"] == 'text = GREETING + ", " + name' for n in graph["nodes"])
+    shown = sh(tracec, "show", ".tracec/graph.json", cwd=project)   # its page comes from package data
+    page = (project / ".tracec" / "graph.html").read_text()
+    assert shown.stdout.strip().endswith("graph.html") and "<style>" in page and "GREETING" in page
     # The program ran with the venv's tracec, not this checkout's.
     where = sh(python, "-c", "import tracec.runtime as r; print(r.__file__)", cwd=project).stdout
     assert where.strip().startswith(str(site))

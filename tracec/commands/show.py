@@ -9,9 +9,12 @@ builds markup from it."""
 from __future__ import annotations
 
 import argparse
+import functools
 import html
+import importlib.resources
 import json
 import os
+import string
 from pathlib import Path
 
 from tracec.errors import TracecError, UsageError
@@ -100,10 +103,18 @@ def render_html(graph: dict, *, title: str | None = None, max_nodes: int = MAX_D
     svg = (f'<svg id="graph" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
            f'role="img" aria-label="execution graph">{_MARKERS}<g class="lanes">{"".join(lane_svg)}</g>'
            f'<g class="edges">{"".join(edges)}</g><g class="nodes">{"".join(boxes)}</g></svg>')
-    return _PAGE.format(
+    css = string.Template(_asset("graph.css")).substitute(
+        left=LEFT, lane_inner=LANE_W - 8, data_colour=DATA_COLOUR, control_colour=CONTROL_COLOUR)
+    return string.Template(_asset("graph.html")).substitute(
         title=_esc(page_title), stats=_esc(_summary(nodes)), legend=_legend(), lanes=titles, width=width,
         notes="".join(f'<p class="note">{_esc(n)}</p>' for n in _notes(graph, nodes, len(drawn))),
-        svg=svg, css=_CSS, js=_JS)
+        svg=svg, css=css, js=_asset("graph.js"))
+
+
+@functools.lru_cache(maxsize=None)
+def _asset(name: str) -> str:
+    """The page's template, style and script: package data in tracec/assets/."""
+    return importlib.resources.files("tracec").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def _summary(nodes: list[dict]) -> str:
@@ -322,97 +333,3 @@ _MARKERS = "<defs>" + "".join(
     f'orient="auto-start-reverse"><path d="M0,1 L10,5 L0,9 z" fill="{colour}"/></marker>'
     for kind, colour in (("data", DATA_COLOUR), ("control", CONTROL_COLOUR))) + "</defs>"
 
-_CSS = f"""
-html, body {{ height: 100%; }}
-body {{ display: flex; flex-direction: column; margin: 0; color: #222; background: #fafafa;
-       font: 13px/1.4 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }}
-header {{ flex: none; background: #fff; border-bottom: 1px solid #ddd;
-         padding: 8px 16px; }}
-h1 {{ font-size: 16px; margin: 0 12px 0 0; display: inline; }}
-.stats {{ color: #555; }}
-.legend {{ margin-top: 6px; display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: center; }}
-.key i {{ display: inline-block; width: 12px; height: 12px; border-radius: 3px; margin-right: 5px;
-         vertical-align: -1px; }}
-.key svg {{ vertical-align: middle; margin-right: 5px; }}
-.note {{ margin: 6px 0 0; padding: 4px 8px; background: #fff3cd; border: 1px solid #e0c36a; border-radius: 4px; }}
-#canvas {{ flex: 1; overflow: auto; }}
-.lane {{ fill: #f0f2f5; stroke: #dde1e6; }}
-#lanes {{ position: sticky; top: 0; z-index: 1; display: flex; padding: 0 {LEFT}px; box-sizing: border-box; }}
-#lanes div {{ flex: none; width: {LANE_W - 8}px; margin: 0 4px; padding: 6px 0 4px; text-align: center;
-             font-weight: bold; background: #e3e7ec; border-radius: 0 0 8px 8px; overflow: hidden;
-             white-space: nowrap; text-overflow: ellipsis; }}
-#graph {{ display: block; }}
-.edge {{ fill: none; stroke-width: 1.5; opacity: .8; }}
-.edge.data {{ stroke: {DATA_COLOUR}; }}
-.edge.control {{ stroke: {CONTROL_COLOUR}; stroke-dasharray: 6 4; }}
-.edge.far {{ opacity: .3; }}
-#graph.focus .edge {{ opacity: .12; }}
-#graph.focus .edge.hl {{ opacity: 1; stroke-width: 2.5; }}
-.node {{ cursor: pointer; }}
-.node .box {{ stroke-width: 1.5; }}
-.node.kind-error .box {{ stroke-width: 3; }}
-.node.trainable .box {{ stroke-width: 2.5; stroke-dasharray: 5 2; }}
-.node.output .box {{ stroke-width: 2.5; }}
-.node.selected .box {{ stroke: #000; stroke-width: 3; }}
-.node text {{ font-size: 11px; fill: #222; }}
-.node .head {{ fill: #fff; font-weight: bold; }}
-.node .nid {{ fill: #fff; text-anchor: end; opacity: .85; }}
-.node .code {{ font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; }}
-.node .value {{ font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; fill: #0d47a1; }}
-.node.kind-error .value {{ fill: #b71c1c; font-weight: bold; }}
-.node .where {{ fill: #777; font-size: 10px; }}
-#details {{ position: fixed; right: 12px; bottom: 12px; max-width: 46em; max-height: 45vh; overflow: auto;
-           margin: 0; padding: 8px 10px; background: #fff; border: 1px solid #999; border-radius: 6px;
-           box-shadow: 0 2px 8px rgba(0,0,0,.2); font: 12px/1.35 "DejaVu Sans Mono", monospace;
-           white-space: pre-wrap; }}
-"""
-
-# Only textContent and classList: recorded text never becomes markup.
-_JS = r"""
-(function () {
-  var svg = document.getElementById('graph'), panel = document.getElementById('details');
-  var pinned = null;
-  function focus(id) {
-    svg.classList.toggle('focus', id !== null);
-    svg.querySelectorAll('.edge').forEach(function (e) {
-      e.classList.toggle('hl', id !== null && (e.dataset.from === id || e.dataset.to === id));
-    });
-  }
-  function pin(n) {
-    if (pinned) pinned.classList.remove('selected');
-    pinned = n; n.classList.add('selected'); focus(n.dataset.id);
-    panel.textContent = n.querySelector('title').textContent;
-    panel.hidden = false;
-  }
-  svg.querySelectorAll('.node').forEach(function (n) {
-    n.addEventListener('mouseenter', function () { if (pinned === null) focus(n.dataset.id); });
-    n.addEventListener('mouseleave', function () { if (pinned === null) focus(null); });
-    n.addEventListener('click', function (ev) { ev.stopPropagation(); pin(n); });
-    n.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') pin(n); });
-  });
-  document.addEventListener('click', function () {
-    if (pinned) pinned.classList.remove('selected');
-    pinned = null; focus(null); panel.hidden = true;
-  });
-  // page.html#node-12 opens with node 12 selected and scrolled into view (links from reports, errors).
-  var wanted = /^#node-(\d+)$/.exec(location.hash);
-  var target = wanted && svg.querySelector('.node[data-id="' + wanted[1] + '"]');
-  if (target) { pin(target); target.scrollIntoView({block: 'center', inline: 'center'}); }
-})();
-"""
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{css}</style></head>
-<body>
-<header><h1>{title}</h1><span class="stats">{stats}</span>
-<div class="legend">{legend}<span class="hint">hover a node for its value; click to pin details;
-append #node-ID to the address to open at a node</span></div>
-{notes}</header>
-<div id="canvas"><div id="lanes" style="width:{width}px">{lanes}</div>{svg}</div>
-<pre id="details" hidden></pre>
-<script>{js}</script>
-</body></html>
-"""
