@@ -24,6 +24,12 @@ def starting_with(signum: int, handler):
     return lambda: signal.signal(signum, handler)
 
 
+def assert_transform(transform, before: str, after: str) -> None:
+    """`transform` turns `before` into exactly `after` (both dedented): the one shape of every before/after
+    test of a source-to-source pass (instrument, migrate, patch splice)."""
+    assert transform(textwrap.dedent(before)) == textwrap.dedent(after)
+
+
 def git_project(root: Path) -> Path:
     """A new git repository at `root` with a `src/` folder, `.tracec/` ignored and a minimal pyproject."""
     (root / "src").mkdir(parents=True)

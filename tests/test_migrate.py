@@ -7,7 +7,7 @@ import subprocess
 import textwrap
 
 import pytest
-from support import TRACEC
+from support import TRACEC, assert_transform
 
 from tracec.transforms.migrate import migrate_source
 
@@ -20,9 +20,8 @@ def migrate(before: str):
 
 
 def check(before: str, after: str, problems: tuple[str, ...] = ()) -> None:
-    result = migrate(before)
-    assert result.code == textwrap.dedent(after)
-    assert [str(p) for p in result.problems] == list(problems)
+    assert_transform(lambda source: migrate(source).code, before, after)
+    assert [str(p) for p in migrate(before).problems] == list(problems)
 
 
 def test_trainable_nodes_and_bundles_become_params_and_trainable_functions():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import black
 import pytest
+from support import assert_transform
 from test_cli_apply import standard_tools_accept
 
 from tracec.patches.patch_file import read_patch, render_diff, write_patch
@@ -20,7 +21,7 @@ def rewrite(before: str, *changes: Change, mode=MODE, path: str = "m.py") -> str
 
 
 def check(before: str, after: str, *changes: Change, mode=MODE) -> None:
-    assert rewrite(before, *changes, mode=mode) == textwrap.dedent(after)
+    assert_transform(lambda source: rewrite_source(source, "m.py", changes, mode), before, after)
 
 
 def value(line: int, new, key: str = "m:X") -> Change:

@@ -3,72 +3,107 @@
 import textwrap
 
 import pytest
-from support import instrumented_body
+from support import assert_transform, instrumented_body
 
 from tracec.transforms import instrument_source
 
 
 def check(before: str, after: str, **options) -> None:
-    assert instrumented_body(before, **options) == textwrap.dedent(after)
+    assert_transform(lambda source: instrumented_body(source, **options), before, after)
 
 
-def test_assignments_mutations_and_return():
-    check("""
-        import tracec
-        @tracec.trace
-        def f(a, b):
-            x = a + b
-            y: int = x * 2
-            x += 1
-            a.attr = x
-            b[0] = y
-            b.append(x)
-            return x
-        """, """
-        import tracec
-        @tracec.trace
-        def f(a, b):
-            _tracec_e(0, (a, b)); x = _tracec_v(0, a + b)
-            y: int = _tracec_v(1, x * 2)
-            x += 1; _tracec_v(2, x)
-            a.attr = _tracec_v(3, x)
-            b[0] = _tracec_v(4, y)
-            _tracec_v(5, b.append(x))
-            return _tracec_r(6, x)
-        """)
+def traced(body: str) -> str:
+    """A traced two-argument function around `body` (its lines indented by 4)."""
+    return "import tracec\n@tracec.trace\ndef f(a, b):\n" + textwrap.indent(textwrap.dedent(body), "    ")
 
 
-def test_conditions_loops_and_with_wrap_their_header_expression():
+ENTRY = "_tracec_e(0, (a, b)); "   # the entry hook takes the first line it can share
+
+
+def test_assignment_records_its_value():
+    check(traced("x = a + b\n"), traced(ENTRY + "x = _tracec_v(0, a + b)\n"))
+
+
+def test_annotated_assignment_keeps_its_annotation():
+    check(traced("y: int = a * 2\n"), traced(ENTRY + "y: int = _tracec_v(0, a * 2)\n"))
+
+
+def test_augmented_assignment_records_the_name_after_it():
+    check(traced("a += 1\n"), traced(ENTRY + "a += 1; _tracec_v(0, a)\n"))
+
+
+def test_attribute_assignment_records_the_assigned_value():
+    check(traced("a.attr = b\n"), traced(ENTRY + "a.attr = _tracec_v(0, b)\n"))
+
+
+def test_subscript_assignment_records_the_assigned_value():
+    check(traced("b[0] = a\n"), traced(ENTRY + "b[0] = _tracec_v(0, a)\n"))
+
+
+def test_expression_statement_records_its_value():
+    check(traced("b.append(a)\n"), traced(ENTRY + "_tracec_v(0, b.append(a))\n"))
+
+
+def test_return_records_the_returned_value():
+    check(traced("return a\n"), traced(ENTRY + "return _tracec_r(0, a)\n"))
+
+
+def test_entry_hook_shares_the_docstring_line():
+    check(traced('"""Doc."""\nreturn a\n'), traced('"""Doc."""; ' + ENTRY.rstrip("; ") + "\nreturn _tracec_r(0, a)\n"))
+
+
+def test_if_elif_else_conditions_record_which_way_they_went():
     check("""
         def f(xs):
-            \"\"\"Doc.\"\"\"
             if xs:
                 n = 1
             elif len(xs) > 2:
                 n = 2
             else:
                 n = 3
-            while n < 5: n += 1
-            for i, x in enumerate(xs):
-                print(i)
-            with open("f") as fh, open("g") as gh:
-                pass
-            return n
         """, """
         def f(xs):
-            \"\"\"Doc.\"\"\"; _tracec_e(0, (xs,))
-            if (_tracec_c(0, True) if xs else _tracec_c(0, False)):
+            if (_tracec_e(0, (xs,)) and None or (_tracec_c(0, True) if xs else _tracec_c(0, False))):
                 n = _tracec_v(1, 1)
             elif (_tracec_c(2, True) if len(xs) > 2 else _tracec_c(2, False)):
                 n = _tracec_v(3, 2)
             else:
                 n = _tracec_v(4, 3)
-            while (_tracec_c(5, True) if n < 5 else _tracec_c(5, False)): n += 1; _tracec_v(6, n)
-            for i, x in _tracec_c(7, enumerate(xs)):
-                _tracec_v(8, print(i))
-            with open("f") as fh, _tracec_c(9, open("g")) as gh:
+        """, all_functions=True)
+
+
+def test_while_condition_is_recorded_each_time_and_takes_no_entry_hook():
+    # the entry cannot go into a condition that runs on every iteration: the runtime enters lazily
+    check("""
+        def f(xs):
+            while xs: xs.pop()
+        """, """
+        def f(xs):
+            while (_tracec_c(0, True) if xs else _tracec_c(0, False)): _tracec_v(1, xs.pop())
+        """, all_functions=True)
+
+
+def test_for_loop_records_its_iterable():
+    check("""
+        def f(xs):
+            for i, x in enumerate(xs):
+                print(i)
+        """, """
+        def f(xs):
+            for i, x in (_tracec_e(0, (xs,)) and None or _tracec_c(0, enumerate(xs))):
+                _tracec_v(1, print(i))
+        """, all_functions=True)
+
+
+def test_with_records_every_item_after_the_first_which_carries_the_entry():
+    check("""
+        def f(xs):
+            with open("f") as fh, open("g") as gh:
                 pass
-            return _tracec_r(10, n)
+        """, """
+        def f(xs):
+            with (_tracec_e(0, (xs,)) and None or open("f")) as fh, _tracec_c(0, open("g")) as gh:
+                pass
         """, all_functions=True)
 
 
