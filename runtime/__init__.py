@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import weakref
+from typing import Any, Callable
 
 from . import unwind
 from .graph import Feedback, Graph, Node, Param, ParamFeedback, write_graph
@@ -39,7 +40,7 @@ _inside = _Inside()
 
 # With no recording active a hook must cost almost nothing. The bound `get` of an empty dict is a C
 # callable that returns its second argument (or None with one): `v(7, x)` is `x`, `e(3)` is None.
-_passthrough = {}.get
+_passthrough: Callable[..., Any] = {}.get
 
 # hook global -> the Recorder method it reports to
 _RECORDING_HOOKS = {

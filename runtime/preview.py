@@ -23,8 +23,9 @@ _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"builtins", "_de
 
 def preview(value: object, limit: int = PREVIEW_CHARS) -> str:
     kind = type(value)
-    if value is None or kind is bool or kind is float or (kind is int and -10**15 < value < 10**15) or (
-            kind is str and len(value) <= limit // 4):   # the common cases, exactly and cheaply
+    # the common cases, exactly and cheaply (`type(value) is`, which is `kind is`, tells mypy what value is)
+    if value is None or kind is bool or kind is float or (type(value) is int and -10**15 < value < 10**15) \
+            or (type(value) is str and len(value) <= limit // 4):
         return repr(value)
     try:
         text = _render(value, _DEPTH, limit)

@@ -17,7 +17,8 @@ from .preview import preview
 _SUSPENDING = 0x20 | 0x80 | 0x100 | 0x200  # generator, coroutine, iterable coroutine, async generator
 LOOP_NODES = 1000       # nodes one statement records in one frame before repeats are summarised
 MAX_FRAMES = 100_000    # bound on the live-frame table: frames left by swallowed exceptions get evicted
-_creator = contextvars.ContextVar("tracec_frame", default=None)  # asyncio tasks inherit their creator
+# asyncio tasks inherit their creator
+_creator: contextvars.ContextVar[Frame | None] = contextvars.ContextVar("tracec_frame", default=None)
 
 
 class Frame:
@@ -311,7 +312,7 @@ class Recorder(Graph):
             return None
         chain = []
         tb = exc.__traceback__
-        origin = (type(exc),)
+        origin: tuple = (type(exc),)
         while tb is not None:
             fr = self._frames.get(id(tb.tb_frame))
             if fr is not None and fr.code is tb.tb_frame.f_code and not fr.done:
@@ -336,7 +337,7 @@ class Recorder(Graph):
                 parents = [self._read(fr, n) for n in st.reads] if st else []
                 parents += [*fr.pending, *fr.base, below]
                 control = (fr.ctrl.get(st.control),) if st and st.control >= 0 else ()
-                error = {"type": type(exc).__name__, "message": _message(exc)}
+                error: dict[str, str | list[str]] = {"type": type(exc).__name__, "message": _message(exc)}
                 if depth == 0:
                     error["traceback"] = _traceback_summary(exc, _project_root(fr))
                 below = self._add("error", type(exc).__name__, st.code if st else "", exc, fr.table.file,

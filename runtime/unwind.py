@@ -13,6 +13,7 @@ On 3.10 and 3.11 nothing here is active and the recorder keeps its fallback (see
 from __future__ import annotations
 
 import sys
+from typing import Any, cast
 
 _monitoring = getattr(sys, "monitoring", None)
 _TOOL_NAME = "tracec"
@@ -46,5 +47,6 @@ def enable(callback) -> bool:
 
 def disable() -> None:
     if _tool is not None:
-        _monitoring.set_events(_tool, 0)
-        _monitoring.register_callback(_tool, _monitoring.events.PY_UNWIND, None)
+        monitoring = cast(Any, _monitoring)   # not None: only enable() sets _tool, once it found sys.monitoring
+        monitoring.set_events(_tool, 0)
+        monitoring.register_callback(_tool, monitoring.events.PY_UNWIND, None)

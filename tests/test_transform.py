@@ -312,3 +312,19 @@ def test_statement_texts_after_a_form_feed_line_are_the_statements_own():
     source = "import os\n\x0c\ndef f(x):\n    y = x + 1\n    return y\n"
     result = instrument_source(source, path="m.py", module="m", all_functions=True)
     assert "'def f(x):'" in result.header and "'y = x + 1'" in result.header and "'return y'" in result.header
+
+
+def test_yield_from_with_a_line_break_after_from_keeps_it():
+    # found by mypy: the whitespace after `from` is then a ParenthesizedWhitespace, and the pass crashed
+    # on it (the file was left uninstrumented)
+    check("""
+        def g(xs):
+            x = (yield from
+                 xs)
+            return x
+        """, """
+        def g(xs):
+            _tracec_e(0, (xs,)); x = _tracec_v(0, (yield from
+                 _tracec_y(1, xs)))
+            return _tracec_r(2, x)
+        """, all_functions=True)

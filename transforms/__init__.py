@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
-from tracec.runtime.tables import TABLE_FORMAT
+if TYPE_CHECKING:   # mypy sees the source tree's top-level `runtime` (installed: tracec.runtime, see [tool.mypy])
+    from runtime.tables import TABLE_FORMAT, FunctionRow, ParamRow, StatementRow
+else:
+    from tracec.runtime.tables import TABLE_FORMAT
 
 __all__ = ["InstrumentResult", "SourceError", "instrument_source", "wants_instrumentation"]
 
@@ -110,12 +114,14 @@ def _instrument(source: str, path: str, module: str, all_functions: bool,
     visitor.functions[:0] = [None] * first_function
     visitor.statements[:0] = [None] * first_statement
     visitor.params[:0] = [None] * first_param
-    tables = (visitor.functions, visitor.statements)
-    visitor.rewriter = FunctionRewriter(tree, positions, tables, visitor.param_site, visitor.annotation,
+    to_fill = (visitor.functions, visitor.statements)
+    visitor.rewriter = FunctionRewriter(tree, positions, to_fill, visitor.param_site, visitor.annotation,
                                         visitor.class_params)
     new_tree = wrapper.visit(visitor)
     functions = tuple(visitor.functions[first_function:])
-    raw = (functions, tuple(visitor.statements[first_statement:]), tuple(visitor.params[first_param:]))
+    # past the placeholders every row is filled once the visit is done (a function's when its body is)
+    raw = cast("tuple[tuple[FunctionRow, ...], tuple[StatementRow, ...], tuple[ParamRow, ...]]",
+               (functions, tuple(visitor.statements[first_statement:]), tuple(visitor.params[first_param:])))
     if not raw[0] and not raw[2]:
         return InstrumentResult(path, source, source, None, 0, "", False)
     # plain tuples in the header: a row's repr would name a class the module cannot see

@@ -78,7 +78,7 @@ def deep_call(function, *args):
     return value
 
 
-def _out_of_depth(exc: BaseException) -> bool:
+def _out_of_depth(exc: BaseException | None) -> bool:
     """A RecursionError, or an error raised while one was unwinding: LibCST's position provider looks the
     unfinished node up in a `finally` and raises KeyError in its place."""
     seen: set[int] = set()

@@ -75,10 +75,13 @@ def replacing(original: cst.BaseExpression, wrapper: cst.BaseExpression) -> cst.
     return wrapper.with_changes(lpar=original.lpar, rpar=original.rpar)
 
 
-def spaced(whitespace: cst.SimpleWhitespace) -> cst.SimpleWhitespace:
+def spaced(whitespace: cst.BaseParenthesizableWhitespace) -> cst.BaseParenthesizableWhitespace:
     """A keyword's trailing whitespace, at least one space: `while(` -> `while (` once its operand is a
-    hook call that no longer starts with the parenthesis the keyword was written against."""
-    return whitespace if whitespace.value else cst.SimpleWhitespace(" ")
+    hook call that no longer starts with the parenthesis the keyword was written against. Whitespace with
+    a line break in it (inside parentheses) already separates the two."""
+    if isinstance(whitespace, cst.SimpleWhitespace) and not whitespace.value:
+        return cst.SimpleWhitespace(" ")
+    return whitespace
 
 
 __all__ = ["CALL_ARGUMENT", "CONDITION", "OR_OPERAND", "binding", "parenthesize", "replacing", "spaced",

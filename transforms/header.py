@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import cast
 
 import libcst as cst
 
@@ -31,16 +32,17 @@ _CODING_COOKIE = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")   # PEP 263
 
 def place_header(module: cst.Module, header: str, expression: str) -> tuple[cst.Module, bool]:
     """(module with the header statement `header` or the assignment expression `expression`, placed)."""
-    header_line = cst.parse_statement(header)
+    header_line = cast(cst.SimpleStatementLine, cst.parse_statement(header))   # the header is simple statements
     body = list(module.body)
     if not body:
         return module, False
     future = [i for i, stmt in enumerate(body) if _is_future_import(stmt)]
     if future or isinstance(body[0], cst.SimpleStatementLine):
         i = future[-1] if future else 0
-        small = list(body[i].body)
-        at = len(small) if future else int(_is_docstring(small[0]))
-        body[i] = body[i].with_changes(body=small[:at] + list(header_line.body) + small[at:])
+        line = cast(cst.SimpleStatementLine, body[i])   # a `from __future__` line, or the line just tested
+        small = list(line.body)
+        insert_at = len(small) if future else int(_is_docstring(small[0]))
+        body[i] = line.with_changes(body=small[:insert_at] + list(header_line.body) + small[insert_at:])
         return module.with_changes(body=body), True
     # the file's leading blank and comment lines count as the first statement's
     original = module
@@ -199,7 +201,8 @@ def _on_line(header_line: cst.SimpleStatementLine, spare: cst.EmptyLine, before:
 
 
 def _special(line: cst.EmptyLine) -> bool:
-    return bool(line.comment) and (line.comment.value.startswith("#!") or "coding" in line.comment.value)
+    # (`is not None` is what bool() tests: a Comment node is always true)
+    return line.comment is not None and (line.comment.value.startswith("#!") or "coding" in line.comment.value)
 
 
 def _is_docstring(small: cst.BaseSmallStatement) -> bool:

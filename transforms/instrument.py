@@ -7,9 +7,14 @@ condition, _tracec_r return, _tracec_y yield, _tracec_h exception handler, _trac
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import libcst as cst
 
-from tracec.runtime.tables import FunctionRow, StatementRow
+if TYPE_CHECKING:   # mypy sees the source tree's top-level `runtime` (installed: tracec.runtime, see [tool.mypy])
+    from runtime.tables import FunctionRow, StatementRow
+else:
+    from tracec.runtime.tables import FunctionRow, StatementRow
 
 from .deep import python_lines
 from .embedding import CALL_ARGUMENT, CONDITION, OR_OPERAND, parenthesize, spaced, without_parens
@@ -53,7 +58,8 @@ class Scope:
 class FunctionRewriter:
     """Rewrites one traced function (and the functions nested in it) and fills the static tables."""
 
-    def __init__(self, module: cst.Module, positions, tables, param_rewriter, annotation,
+    def __init__(self, module: cst.Module, positions,
+                 tables: tuple[list[FunctionRow | None], list[StatementRow | None]], param_rewriter, annotation,
                  class_params: set[str] | frozenset[str] = frozenset()) -> None:
         self.module = module
         self.lines = [line.rstrip("\r\n") for line in python_lines(module.code)]   # as positions count
@@ -133,7 +139,8 @@ class FunctionRewriter:
     def block(self, block: cst.BaseSuite, scope: Scope) -> cst.BaseSuite:
         if isinstance(block, cst.SimpleStatementSuite):
             return block.with_changes(body=self.small_statements(block.body, scope))
-        return block.with_changes(body=[self.statement(s, scope) for s in block.body])
+        indented = cast(cst.IndentedBlock, block)   # the one other kind of suite
+        return indented.with_changes(body=[self.statement(s, scope) for s in indented.body])
 
     def statement(self, stmt: cst.BaseStatement, scope: Scope) -> cst.BaseStatement:
         if isinstance(stmt, cst.SimpleStatementLine):
@@ -313,13 +320,15 @@ class _ExpressionRewriter(cst.CSTTransformer):
             use = analyse(value.item)
             sid = owner._statement(self.scope, "op", "yield from", owner._code(original), original, original,
                                    use.reads, use.writes)
-            return updated.with_changes(value=updated.value.with_changes(
-                item=hook_call("y", sid, updated.value.item),
-                whitespace_after_from=spaced(updated.value.whitespace_after_from)))
+            new_from = cast(cst.From, updated.value)   # still a From: this transformer replaces no From node
+            return updated.with_changes(value=new_from.with_changes(
+                item=hook_call("y", sid, new_from.item),
+                whitespace_after_from=spaced(new_from.whitespace_after_from)))
         use = analyse(value)
         sid = owner._statement(self.scope, "op", "yield", owner._code(original), original, original,
                                use.reads, use.writes)
-        return updated.with_changes(value=hook_call("y", sid, updated.value),
+        yielded = cast("cst.BaseExpression | None", updated.value)   # not a From: original's is not one
+        return updated.with_changes(value=hook_call("y", sid, yielded),
                                     whitespace_after_yield=cst.SimpleWhitespace(" "))
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import cast
 
 from .deep import cut_out, offset_of, python_lines
 
@@ -40,7 +41,9 @@ def parse(source: str):
     import libcst as cst
 
     text = parenthesize_handler_types(source)
-    attempt, masked, lines = text, [], set()
+    attempt = text
+    masked: list[str] = []
+    lines: set[int] = set()
     while True:
         try:
             return cst.parse_module(attempt), masked
@@ -79,7 +82,9 @@ def parenthesize_handler_types(source: str) -> str:
     inserts: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ExceptHandler) and node.type is not None and node.name is None:
-            colon = _colon_after(source, offset_of(lines, node.type.end_lineno, node.type.end_col_offset))
+            # (end positions are None only on nodes built by hand, never on ast.parse's)
+            end_lineno, end_col = cast(int, node.type.end_lineno), cast(int, node.type.end_col_offset)
+            colon = _colon_after(source, offset_of(lines, end_lineno, end_col))
             if colon is not None:
                 inserts += [(offset_of(lines, node.type.lineno, node.type.col_offset), "("), (colon, ")")]
     for offset, text in sorted(inserts, reverse=True):   # from the end, so earlier offsets stay valid
@@ -117,7 +122,7 @@ def mask_statements(source: str, lines: set[int]) -> tuple[str, list[str]]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return source, []
     found = [node for node in _simple_statements(tree)
-             if any(node.lineno <= line <= node.end_lineno for line in lines)]
+             if any(node.lineno <= line <= cast(int, node.end_lineno) for line in lines)]   # (ast.parse's: set)
     if not found or _MARK in source or \
             any(isinstance(part, _NEEDED) for node in found for part in ast.walk(node)):
         return source, []

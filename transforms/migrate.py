@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
 from libcst.metadata import ExpressionContext, ExpressionContextProvider, MetadataWrapper, PositionProvider
@@ -99,7 +100,8 @@ class _Survey(cst.CSTVisitor):
         for alias in node.names:
             full = dotted(alias.name)
             if full in TRACE_MODULES or full == "opto":
-                self.imports.modules.add(alias.asname.name.value if alias.asname else
+                # (an import's `as` target is a Name: LibCST's ImportAlias validates it)
+                self.imports.modules.add(cast(cst.Name, alias.asname.name).value if alias.asname else
                                          ("opto" if full == "opto" else full))
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
@@ -107,15 +109,15 @@ class _Survey(cst.CSTVisitor):
         if module == "opto" and not isinstance(node.names, cst.ImportStar):
             for alias in node.names:
                 if alias.name.value == "trace":
-                    self.imports.modules.add(alias.asname.name.value if alias.asname else "trace")
+                    self.imports.modules.add(cast(cst.Name, alias.asname.name).value if alias.asname else "trace")
         elif module in TRACE_MODULES:
             if isinstance(node.names, cst.ImportStar):
                 self.report(node, f"`from {module} import *`: import the Trace names you use explicitly, then "
                                   "run tracec migrate again")
                 return
             for alias in node.names:
-                self.imports.names[alias.asname.name.value if alias.asname else alias.name.value] = \
-                    alias.name.value
+                name = cast(cst.Name, alias.name).value   # `from m import NAME`: the grammar has no dots here
+                self.imports.names[cast(cst.Name, alias.asname.name).value if alias.asname else name] = name
 
     # where we are
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -276,7 +278,8 @@ class _Rewriter(cst.CSTTransformer):
         site = self.survey.moves.get(id(original))
         if site is None:
             return updated
-        self.migrated.append(f"{site.moved_to.name.value}.{site.name}")
+        moved_to = cast(cst.ClassDef, site.moved_to)   # `moves` holds only sites moved into a class
+        self.migrated.append(f"{moved_to.name.value}.{site.name}")
         return cst.RemoveFromParent()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import ast
 import re
+from typing import TYPE_CHECKING, cast
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from tracec.runtime.tables import ParamRow
+if TYPE_CHECKING:   # mypy sees the source tree's top-level `runtime` (installed: tracec.runtime, see [tool.mypy])
+    from runtime.tables import FunctionRow, ParamRow, StatementRow
+else:
+    from tracec.runtime.tables import FunctionRow, ParamRow, StatementRow
 
 from .embedding import replacing, without_parens
 from .instrument import FunctionRewriter, hook_call
@@ -30,7 +34,8 @@ def tracec_names(module: cst.Module) -> tuple[set[str], dict[str, str]]:
         def visit_Import(self, node: cst.Import) -> None:
             for alias in node.names:
                 if cst.helpers.get_full_name_for_node(alias.name) == "tracec":
-                    modules.add(alias.asname.name.value if alias.asname else "tracec")
+                    # (an import's `as` target is a Name: LibCST's ImportAlias validates it)
+                    modules.add(cast(cst.Name, alias.asname.name).value if alias.asname else "tracec")
 
         def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
             if node.module is None or node.relative or isinstance(node.names, cst.ImportStar):
@@ -38,9 +43,9 @@ def tracec_names(module: cst.Module) -> tuple[set[str], dict[str, str]]:
             if cst.helpers.get_full_name_for_node(node.module) != "tracec":
                 return
             for alias in node.names:
-                name = alias.name.value
+                name = cast(cst.Name, alias.name).value   # `from m import NAME`: the grammar has no dots here
                 if name in API_NAMES:
-                    direct[alias.asname.name.value if alias.asname else name] = name
+                    direct[cast(cst.Name, alias.asname.name).value if alias.asname else name] = name
 
     module.visit(Imports())
     return modules, direct
@@ -85,9 +90,11 @@ class ModuleInstrumenter(cst.CSTTransformer):
         self.module_name = module_name
         self.all_functions = all_functions
         self.modules, self.direct = aliases
-        self.functions: list = []
-        self.statements: list = []
-        self.params: list = []
+        # table rows, ids are positions (None: a placeholder for a row of the live table, or a function's
+        # row until its body is rewritten)
+        self.functions: list[FunctionRow | None] = []
+        self.statements: list[StatementRow | None] = []
+        self.params: list[ParamRow | None] = []
         self.scopes: list[tuple[str, str]] = []   # (kind, name) of enclosing classes/functions
         self.traced_depth = 0
         self.class_params: set[str] = set()   # names bound by `NAME = tracec.param(...)` in a class body
@@ -135,7 +142,8 @@ class ModuleInstrumenter(cst.CSTTransformer):
         if not traced:
             self.scopes.pop()
             return updated
-        return self.rewriter.function(original, self.qualname(original.name.value), -1, trainable, doc)
+        rewriter = cast(FunctionRewriter, self.rewriter)   # set (by _instrument) before the module is visited
+        return rewriter.function(original, self.qualname(original.name.value), -1, trainable, doc)
 
     def leave_Call(self, original: cst.Call, updated: cst.Call):
         return self.param_site(original, updated, ".".join(n for _, n in self.scopes))
@@ -154,7 +162,8 @@ class ModuleInstrumenter(cst.CSTTransformer):
         # (called from leave_Call with the class's own scope name; a traced function passes its qualname)
         class_level = (bool(self.scopes) and self.scopes[-1][0] == "class" and target in self.class_params
                        and scope_name == ".".join(n for _, n in self.scopes))
-        global_name = target if not scope_name else ("." + target if class_level else None)
+        # (class_level: target is in class_params, so a str)
+        global_name = target if not scope_name else ("." + cast(str, target) if class_level else None)
         site = len(self.params)
         self.params.append(ParamRow(key, self.positions(original), doc if isinstance(doc, str) else None, global_name))
         # the hook call wears the site's own parentheses: `not(tracec.param(...))` stays `not(...)`

@@ -8,6 +8,7 @@ are set aside. A failure here is a bug in the pass: the caller then uses the ori
 from __future__ import annotations
 
 import ast
+from typing import cast
 
 from .instrument import HOOK_PREFIX
 
@@ -19,7 +20,7 @@ def compiled_tree(source: str, path: str) -> ast.Module:
     like `return` outside a function, only show there). From the text both times: rebuilding bytecode
     from a tree object recurses more, and fails on deep code that compiles from text."""
     compile(source, path, "exec", dont_inherit=True)
-    return compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    return cast(ast.Module, compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True))   # "exec": a Module
 
 
 def check_output(source_tree: ast.Module, code: str, path: str) -> tuple[int, str] | None:
@@ -50,7 +51,7 @@ def _moved(before: list, after: list) -> tuple[int, str] | None:
     return None
 
 
-def _line(node: ast.AST) -> int:
+def _line(node: ast.stmt | ast.excepthandler | ast.match_case) -> int:
     return node.pattern.lineno if isinstance(node, ast.match_case) else node.lineno
 
 
