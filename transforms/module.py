@@ -3,7 +3,6 @@ runtime header)."""
 
 from __future__ import annotations
 
-import ast
 import re
 from typing import TYPE_CHECKING, cast
 
@@ -15,73 +14,11 @@ if TYPE_CHECKING:   # mypy sees the source tree's top-level `runtime` (installed
 else:
     from tracec.runtime.tables import FunctionRow, ParamRow, StatementRow
 
+from .annotations import api_name, function_annotation, keyword_value, literal_value, tracec_names
 from .embedding import replacing, without_parens
 from .instrument import FunctionRewriter, hook_call
 
 PRAGMA = re.compile(r"#\s*tracec:\s*trace-module\b")
-API_NAMES = ("trace", "trainable", "param")
-
-
-def tracec_names(module: cst.Module) -> tuple[set[str], dict[str, str]]:
-    """Names under which this module sees tracec: module aliases, and directly imported API names."""
-    modules: set[str] = set()
-    direct: dict[str, str] = {}
-
-    class Imports(cst.CSTVisitor):
-        def visit_FunctionDef(self, node) -> bool:
-            return False
-
-        def visit_Import(self, node: cst.Import) -> None:
-            for alias in node.names:
-                if cst.helpers.get_full_name_for_node(alias.name) == "tracec":
-                    # (an import's `as` target is a Name: LibCST's ImportAlias validates it)
-                    modules.add(cast(cst.Name, alias.asname.name).value if alias.asname else "tracec")
-
-        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-            if node.module is None or node.relative or isinstance(node.names, cst.ImportStar):
-                return
-            if cst.helpers.get_full_name_for_node(node.module) != "tracec":
-                return
-            for alias in node.names:
-                name = cast(cst.Name, alias.name).value   # `from m import NAME`: the grammar has no dots here
-                if name in API_NAMES:
-                    direct[cast(cst.Name, alias.asname.name).value if alias.asname else name] = name
-
-    module.visit(Imports())
-    return modules, direct
-
-
-def api_name(expr: cst.BaseExpression, aliases: tuple[set[str], dict[str, str]]) -> str | None:
-    """"trace" / "trainable" / "param" when `expr` (or the function a call calls) names that tracec API
-    under the module's aliases (from `tracec_names`), else None."""
-    modules, direct = aliases
-    if isinstance(expr, cst.Call):
-        expr = expr.func
-    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
-        if expr.value.value in modules and expr.attr.value in API_NAMES:
-            return expr.attr.value
-    if isinstance(expr, cst.Name):
-        return direct.get(expr.value)
-    return None
-
-
-def _literal(expr: cst.BaseExpression | None):
-    if expr is None:
-        return None
-    try:
-        # parenthesised: implicitly joined strings split over lines (`"a, "\n "b"`) are one expression
-        return ast.literal_eval(f"({cst.Module([]).code_for_node(expr)}\n)")
-    except (ValueError, SyntaxError):
-        return None
-
-
-def _keyword(call: cst.Call, name: str):
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg.value
-    return None
-
-
 class ModuleInstrumenter(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
@@ -105,13 +42,7 @@ class ModuleInstrumenter(cst.CSTTransformer):
         return api_name(expr, (self.modules, self.direct))
 
     def annotation(self, node: cst.FunctionDef) -> tuple[bool, bool, str | None]:
-        """(traced, trainable, doc) from the decorators, or from --all."""
-        for dec in node.decorators:
-            kind = self.api_name(dec.decorator)
-            if kind in ("trace", "trainable"):
-                doc = _literal(_keyword(dec.decorator, "doc")) if isinstance(dec.decorator, cst.Call) else None
-                return True, kind == "trainable", doc if isinstance(doc, str) else None
-        return self.all_functions, False, None
+        return function_annotation(node, (self.modules, self.direct), self.all_functions)
 
     def qualname(self, name: str) -> str:
         parts = []
@@ -152,12 +83,12 @@ class ModuleInstrumenter(cst.CSTTransformer):
         """`tracec.param(...)` -> `_tracec_p(site, tracec.param(...))`, keyed by the name it is bound to."""
         if self.api_name(original.func) != "param":
             return updated
-        explicit = _literal(_keyword(original, "name"))
+        explicit = literal_value(keyword_value(original, "name"))
         target = self.assignments.get(id(original))
         key = explicit if isinstance(explicit, str) else (target or f"line{self.positions(original)}")
         if scope_name and not isinstance(explicit, str):
             key = f"{scope_name}.{key}"
-        doc = _literal(_keyword(original, "doc"))
+        doc = literal_value(keyword_value(original, "doc"))
         # a module global is read by name; a class attribute by `obj.NAME`, which reads ".NAME"
         # (called from leave_Call with the class's own scope name; a traced function passes its qualname)
         class_level = (bool(self.scopes) and self.scopes[-1][0] == "class" and target in self.class_params

@@ -3,8 +3,8 @@ imports this module only when a file mentions tracec, so checking other files lo
 
 Each rule names something the transform, the patch writer or the in-process trial would silently skip
 or refuse, so it is reported before `tracec optimize` runs. The decisions are the ones those modules
-make: tracec names are resolved with the transform's `tracec_names`/`api_name`, a def is trainable when
-the transform's `ModuleInstrumenter.annotation` says so, a param value must be what `tracec.patches.splice` can
+make: tracec names are resolved with `transforms.annotations` (`tracec_names`, `api_name`), a def is trainable when
+`transforms.annotations.function_annotation` says so, a param value must be what `tracec.patches.splice` can
 splice (its `first_argument`, then the one rule of `tracec.literals`), and a nested trainable is
 refused like `candidates.live_function` refuses `<locals>`. Rule codes are stable (RULES below).
 """
@@ -20,8 +20,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from tracec.literals import require_writable, spelled_repr
 from tracec.patches.splice import first_argument
 from tracec.transforms import syntax_error
+from tracec.transforms.annotations import api_name, function_annotation, tracec_names
 from tracec.transforms.libcst_limits import parse as parse_with_workarounds
-from tracec.transforms.module import ModuleInstrumenter, api_name, tracec_names
 
 RULES = {
     "TC001": "the file does not parse, so tracec cannot instrument it",
@@ -65,8 +65,6 @@ class _Rules(cst.CSTVisitor):
     def __init__(self, aliases) -> None:
         super().__init__()
         self.aliases = aliases
-        # the transform's own decision of (traced, trainable, doc) for a def
-        self.annotation = ModuleInstrumenter("", False, aliases).annotation
         self.parents: list[cst.CSTNode] = []
         self.functions = 0          # depth of enclosing defs
         self.locals: list[set[str]] = []   # parameter names of the enclosing defs and lambdas
@@ -195,7 +193,7 @@ class _Rules(cst.CSTVisitor):
 
     # -- trainable defs ------------------------------------------------------------------------
     def function(self, node: cst.FunctionDef) -> None:
-        traced, trainable, _ = self.annotation(node)
+        traced, trainable, _ = function_annotation(node, self.aliases)
         if not trainable:
             return
         name = node.name.value

@@ -214,7 +214,7 @@ class _Targets:
         import libcst as cst
         from libcst.metadata import MetadataWrapper, PositionProvider
 
-        from tracec.transforms.module import api_name, tracec_names
+        from tracec.transforms.annotations import api_name, tracec_names
 
         try:
             self.module = cst.parse_module(source)
