@@ -2,7 +2,7 @@
 
     python benchmarks/fuzz_semantics.py --count 2000 [--seed-start N] [--jobs 2] [--batch 20] [--size small]
 
-Each program from tests/program_gen.py is instrumented with `all_functions=True` (the CLI's `--all`); the
+Each program from tests/program_gen/ is instrumented with `all_functions=True` (the CLI's `--all`); the
 result must compile and keep the line count. Then the plain program and the instrumented one run in
 subprocesses from a temp dir, the instrumented one twice: with recording off, and with `TRACEC_RECORD=1`
 plus `TRACEC_GRAPH=<file>` (whole-process recording, graph written at exit and checked to be JSON with
@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [p for p in (HERE, os.path.join(os.path.dirname(HERE), "tests")) if p not in sys.path]
 
-import program_gen  # noqa: E402  (tests/program_gen.py, found through the path set above)
+import program_gen  # noqa: E402  (tests/program_gen/, found through the path set above)
 
 PROGRAM_TIMEOUT_S = 30  # one program (not a batch) may take this long before its worker is killed
 MODES = ("plain", "off", "record")  # plain program; instrumented with recording off; recording on

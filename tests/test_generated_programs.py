@@ -1,6 +1,6 @@
 """Property test of the tracec transform: programs instrumented with `--all` behave exactly like the originals.
 
-Generated programs (tests/program_gen.py) and hand-written tricky ones are instrumented with
+Generated programs (tests/program_gen/) and hand-written tricky ones are instrumented with
 all_functions=True; the result must compile and keep the line count, and running it with recording off and
 with whole-process recording on (TRACEC_RECORD=1, TRACEC_GRAPH=file) must give the same stdout, stderr,
 exception and exit status as the plain program; the recorded graph must be valid. The checking machinery
@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 import fuzz_semantics as fuzz  # noqa: E402
 import program_gen  # noqa: E402
-import program_gen_grammar  # noqa: E402
+from program_gen import grammar as program_gen_grammar  # noqa: E402
 
 GENERATED = 150  # small programs; each takes a fraction of a second to instrument
 

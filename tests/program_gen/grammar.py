@@ -1,4 +1,4 @@
-"""The grammar's corners for tests/program_gen.py: statements and templates that the transform must
+"""The grammar's corners for the program generator: statements and templates that the transform must
 embed its hooks into without changing what the code means.
 
 - Every condition position (`if`, `elif`, `while` tests, comprehension `if`s, the test of a conditional
