@@ -4,24 +4,19 @@ Generated programs (tests/program_gen/) and hand-written tricky ones are instrum
 all_functions=True; the result must compile and keep the line count, and running it with recording off and
 with whole-process recording on (TRACEC_RECORD=1, TRACEC_GRAPH=file) must give the same stdout, stderr,
 exception and exit status as the plain program; the recorded graph must be valid. The checking machinery
-lives in benchmarks/fuzz_semantics.py, which runs the same check on thousands of programs.
+lives in tests/fuzz_semantics.py, which runs the same check on thousands of programs.
 """
 
 from __future__ import annotations
 
 import ast
-import os
 import re
-import sys
 import textwrap
 
+import fuzz_semantics as fuzz
+import program_gen
 import pytest
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-
-import fuzz_semantics as fuzz  # noqa: E402
-import program_gen  # noqa: E402
-from program_gen import grammar as program_gen_grammar  # noqa: E402
+from program_gen import grammar as program_gen_grammar
 
 GENERATED = 150  # small programs; each takes a fraction of a second to instrument
 

@@ -1,14 +1,12 @@
 """Grammar-based fuzzing of the transform (bounded): every hypothesmith program that compiles must instrument
 with `--all` (no crash, no `.error`, no `.internal`), compile again, keep its line count and statements.
 
-The checking lives in benchmarks/fuzz_grammar.py, which also runs the programs and checks 10 000 of them.
+The checking lives in tests/fuzz_grammar.py, which also runs the programs and checks 10 000 of them.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -17,13 +15,11 @@ import pytest
 if importlib.util.find_spec("hypothesmith") is None:
     pytest.skip("hypothesmith is not installed", allow_module_level=True)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-
-import fuzz_grammar as fuzz  # noqa: E402
-import fuzz_sandbox  # noqa: E402
+import fuzz_grammar as fuzz
+import fuzz_sandbox
 
 COUNT = 120
-SHARES = {"grammar": 5, "node-def": 1}  # from_node() draws 3-10x slower (some seeds far more); benchmarks/fuzz_grammar.py draws all three
+SHARES = {"grammar": 5, "node-def": 1}  # from_node() draws 3-10x slower (some seeds far more); tests/fuzz_grammar.py draws all three
 CHUNK = 40
 
 

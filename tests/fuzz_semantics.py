@@ -1,6 +1,6 @@
 """Semantics fuzzing of the tracec transform: instrumented programs must behave exactly like plain ones.
 
-    python benchmarks/fuzz_semantics.py --count 2000 [--seed-start N] [--jobs 2] [--batch 20] [--size small]
+    python tests/fuzz_semantics.py --count 2000 [--seed-start N] [--jobs 2] [--batch 20] [--size small]
 
 Each program from tests/program_gen/ is instrumented with `all_functions=True` (the CLI's `--all`); the
 result must compile and keep the line count. Then the plain program and the instrumented one run in
@@ -12,7 +12,7 @@ its worker is reported as crashed and the worker restarts after it, so it cannot
 mismatch is re-run alone in a fresh process to tell real differences from state leaking between programs.
 
 The module doubles as the checking library of tests/test_generated_programs.py (`check_seeds`,
-`check_sources`). Counts go to stdout and benchmarks/results/fuzz_semantics.json.
+`check_sources`). Counts go to stdout and, with every failure, to tests/.work/fuzz_semantics.json (`--json FILE`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [p for p in (HERE, os.path.join(os.path.dirname(HERE), "tests")) if p not in sys.path]
+import program_gen  # beside this file: Python puts a script's folder first on sys.path, pytest the tests folder
 
-import program_gen  # noqa: E402  (tests/program_gen/, found through the path set above)
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 PROGRAM_TIMEOUT_S = 30  # one program (not a batch) may take this long before its worker is killed
 MODES = ("plain", "off", "record")  # plain program; instrumented with recording off; recording on
@@ -323,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=20, help="programs per worker process")
     parser.add_argument("--size", choices=("small", "full"), default="full",
                         help="program size: small programs (1-2 feature templates) instrument ~4x faster")
+    parser.add_argument("--json", metavar="FILE", help="report file (default: tests/.work/fuzz_semantics.json)")
     args = parser.parse_args(argv)
-    from _timing import write_results
 
     seeds = range(args.seed_start, args.seed_start + args.count)
     fingerprint = tracec_fingerprint()
@@ -345,11 +344,28 @@ def main(argv: list[str] | None = None) -> int:
     if len(failures) > 15:
         print(f"\n... and {len(failures) - 15} more (all in the JSON file)")
     lines = [len(p.source.splitlines()) for p in seed_programs(seeds[:50], args.size == "small")]
-    write_results("fuzz_semantics", {"seed_start": args.seed_start, "count": args.count, "size": args.size,
+    write_report(args.json or "fuzz_semantics", {"seed_start": args.seed_start, "count": args.count, "size": args.size,
                                      "mean_program_lines_first_50": round(sum(lines) / len(lines)), "jobs": args.jobs,
                                      "batch": args.batch, "seconds": round(elapsed, 1), "summary": summary,
                                      "failures": [asdict(o) for o in failures]})
     return 0 if not failures else 1
+
+
+def write_report(where: str, data: dict) -> str:
+    """A run's numbers as JSON (atomically), with what they were measured on: FILE, or a bare name under
+    tests/.work/. Returns the path."""
+    import platform
+
+    from tracec.fileio import write_atomic
+
+    path = where if where.endswith(".json") else os.path.join(HERE, ".work", f"{where}.json")
+    commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    environment = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
+                   "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": commit.stdout.strip() or None}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, json.dumps({"environment": environment, **data}, indent=2) + "\n")
+    print(f"\nwrote {os.path.relpath(path)}")
+    return path
 
 
 if __name__ == "__main__":

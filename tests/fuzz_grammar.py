@@ -1,12 +1,12 @@
 """Grammar-based fuzzing of the tracec transform with hypothesmith: code CPython compiles must instrument.
 
-    python benchmarks/fuzz_grammar.py --count 10000 [--seed 0] [-j 1] [--timeout 3] [--minimize 3] [--no-run]
+    python tests/fuzz_grammar.py --count 10000 [--seed 0] [-j 1] [--timeout 3] [--minimize 3] [--no-run]
 
 Programs: half from hypothesmith's `from_grammar()` (grammar text, mostly nonsense CPython accepts), a
 quarter each from `from_node()` and `from_node(libcst.FunctionDef)` (printed LibCST trees). Hypothesis runs
 in chunks of CHUNK examples, each with a seed derived from `--seed` (no database, no health checks, no
 constants mined from loaded modules): same seed and versions, same programs, whatever `-j`. Duplicates are
-dropped; the programs are cached in benchmarks/.work/ (drawing is most of a run's time).
+dropped; the programs are cached in tests/.work/ (drawing is most of a run's time).
 
 `--all` rewrites only functions and most generated code is module-level, so each program is checked as
 generated ("module") and as the body of a function the module calls ("function", when that compiles).
@@ -17,7 +17,7 @@ instrumented with recording off and on (fuzz_sandbox.py): exception type and mes
 and stderr must match once addresses are masked. A plain run that times out or hits a limit is not
 runnable; one a second plain run does not reproduce is nondeterministic (both skipped). Failures are
 shrunk (line, then character deletions keeping the same cause) and grouped by cause.
-Counts go to stdout and benchmarks/results/fuzz_grammar.json; tests/test_grammar_fuzz.py uses this module.
+Counts go to stdout and tests/.work/fuzz_grammar.json (`--json FILE`); tests/test_grammar_fuzz.py runs a sample.
 """
 
 from __future__ import annotations
@@ -36,11 +36,10 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [p for p in (HERE,) if p not in sys.path]
+import fuzz_semantics  # beside this file (tracec_fingerprint(), write_report())
+from fuzz_sandbox import TOO_HARD, check_run
 
-import fuzz_semantics  # noqa: E402  (tracec_fingerprint())
-from fuzz_sandbox import TOO_HARD, check_run  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 CHUNK = 200  # examples per Hypothesis run
 SOURCES = {"grammar": 2, "node": 1, "node-def": 1}  # share of the programs each strategy draws
@@ -146,7 +145,7 @@ def generate(count: int, seed: int = 0, jobs: int = 1, shares: dict | None = Non
 
 
 def cached_generate(count: int, seed: int, jobs: int, shares: dict, progress=None) -> list[tuple[str, str]]:
-    """generate(), kept in benchmarks/.work/ under its arguments and the versions that decide the draws."""
+    """generate(), kept in tests/.work/ under its arguments and the versions that decide the draws."""
     from importlib.metadata import version
 
     key = json.dumps([count, seed, shares, CHUNK, version("hypothesis"), version("hypothesmith"),
@@ -345,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="strategies and their shares (default: %(default)s)")
     parser.add_argument("--no-run", action="store_true", help="check the transform only")
     parser.add_argument("--minimize", type=int, default=3, help="failures shrunk per cause (-1: all)")
+    parser.add_argument("--json", metavar="FILE", help="report file (default: tests/.work/fuzz_grammar.json)")
     args = parser.parse_args(argv)
-    from _timing import write_results
 
     say = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
     fingerprint = fuzz_semantics.tracec_fingerprint()
@@ -371,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     from importlib.metadata import version
 
     drew_with = {name: version(name) for name in ("hypothesis", "hypothesmith", "libcst")}   # decide the draws
-    write_results("fuzz_grammar", {"seed": args.seed, "count": args.count, "sources": shares, "jobs": args.jobs,
+    fuzz_semantics.write_report(args.json or "fuzz_grammar", {"seed": args.seed, "count": args.count, "sources": shares, "jobs": args.jobs,
                                    "drew_with": drew_with,
                                    "timeout": args.timeout, "seconds": round(elapsed, 1), "summary": summary,
                                    "causes": groups, "failures": [asdict(o) for o in failures]})
