@@ -59,33 +59,12 @@ class FunctionInfo:
 
 
 @dataclass(frozen=True)
-class StatementInfo:
-    fid: int
-    line: int
-    end_line: int
-    kind: str         # "op" | "control" | "return"
-    name: str
-    code: str
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
-    control: int      # statement id of the enclosing condition, -1 if none
-
-
-@dataclass(frozen=True)
-class ParamSite:
-    key: str          # "module:NAME"
-    line: int
-    doc: str | None
-    global_name: str | None  # set when the site binds a module global, so reads of that name reach it
-
-
-@dataclass(frozen=True)
 class ModuleTable:
     module: str
     file: str
     functions: tuple[FunctionInfo, ...]
-    statements: tuple[StatementInfo, ...]
-    params: tuple[ParamSite, ...]
+    statements: tuple[StatementRow, ...]   # as written: the runtime reads them as they are
+    params: tuple[ParamRow, ...]            # keys qualified by the module: "module:NAME"
     line_to_statement: dict  # (fid, line) -> statement id, for locating errors from tracebacks
 
     @classmethod
@@ -93,8 +72,8 @@ class ModuleTable:
         rows = [FunctionRow(*row) for row in functions]
         funcs = tuple(FunctionInfo(r.qualname, r.line, r.trainable, r.doc, tuple(r.argnames), frozenset(r.global_names),
                                    frozenset(r.nonlocal_names), r.outer, r.code, r.falls_off) for r in rows)
-        stmts = tuple(StatementInfo(*StatementRow(*row)) for row in statements)
-        sites = tuple(ParamSite(f"{module}:{r.key}", r.line, r.doc, r.global_name) for r in map(ParamRow._make, params))
+        stmts = tuple(map(StatementRow._make, statements))
+        sites = tuple(ParamRow._make(row)._replace(key=f"{module}:{row[0]}") for row in params)
         lines: dict = {}
         for sid, st in enumerate(stmts):
             # statements are listed outer before inner, so an inner statement wins a shared line
