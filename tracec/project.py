@@ -1,5 +1,5 @@
-"""The user's project as tracec sees it: where its root is, what its modules are called, which paths are
-inside it, and which tracec is looking at it."""
+"""The user's project as tracec sees it: where its root is, which Python files it has, what its modules are
+called, which paths are inside it, and which tracec is looking at it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,11 @@ import functools
 import os
 import re
 from pathlib import Path
+
+from tracec.errors import UsageError
+
+SKIP_DIR_NAMES = frozenset({"__pycache__", "site-packages", "dist-packages", "node_modules"})
+PARALLEL_MIN_FILES = 16  # fewer files to parse than this: worker start-up costs more than it saves
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,3 +68,43 @@ def display_path(path: str | os.PathLike[str]) -> str:
         return Path(path).relative_to(Path.cwd()).as_posix() or "."
     except ValueError:
         return Path(path).as_posix()
+
+
+def discover(paths: list[str], root: Path, out_dir: Path, problems: list[str] | None = None) -> list[Path]:
+    """Regular Python files named by `paths` (files, or directories searched recursively). A directory
+    that cannot be listed is named in `problems` (else it would vanish from the build unnoticed); FIFOs,
+    devices and sockets named *.py are passed over, since reading one would block or never end."""
+    problems = [] if problems is None else problems
+    found: dict[Path, None] = {}
+    for raw in paths:
+        if not os.path.exists(raw):
+            raise UsageError(f"{raw}: no such file or directory")
+        real = Path(os.path.realpath(raw))
+        if not is_under(real, root):
+            raise UsageError(f"{raw}: outside the project root {root}; run tracec from inside it")
+        if is_under(real, out_dir):
+            continue
+        if not real.is_dir():
+            if not real.is_file():
+                raise UsageError(f"{raw}: not a regular file (a FIFO, device or socket); name Python files")
+            found[real] = None
+            continue
+
+        def unreadable(error: OSError) -> None:
+            where = display_path(Path(error.filename)) if error.filename else raw
+            problems.append(f"{where}: cannot read directory: {error.strerror}; fix its permissions or leave it out")
+
+        for folder, dirnames, filenames in os.walk(real, onerror=unreadable):
+            dirnames[:] = sorted(
+                name
+                for name in dirnames
+                if not name.startswith(".")
+                and name not in SKIP_DIR_NAMES
+                and Path(folder, name) != out_dir
+                and not os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))
+            )
+            for name in sorted(filenames):
+                path = Path(os.path.realpath(os.path.join(folder, name)))
+                if name.endswith(".py") and is_under(path, root) and path.is_file():
+                    found[path] = None
+    return sorted(found)

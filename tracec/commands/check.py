@@ -25,10 +25,9 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
-from tracec.commands.instrument import PARALLEL_MIN_FILES, discover
 from tracec.errors import EXIT_FINDINGS, EXIT_OK
 from tracec.fileio import TEMP_PREFIX, TEMP_SUFFIX
-from tracec.project import display_path, find_project_root
+from tracec.project import PARALLEL_MIN_FILES, discover, display_path, find_project_root
 
 # set by the runtime header the transform puts into every instrumented module (transforms/__init__.py)
 _HEADER_NAME = "_tracec_m"

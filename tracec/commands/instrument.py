@@ -24,10 +24,16 @@ from typing import TextIO
 from tracec.errors import UsageError
 from tracec.fileio import sha256_hex, write_atomic
 from tracec.importhook import tracec_fingerprint
-from tracec.project import display_path, find_project_root, is_under, module_name_for_file, tracec_version
+from tracec.project import (
+    PARALLEL_MIN_FILES,
+    discover,
+    display_path,
+    find_project_root,
+    is_under,
+    module_name_for_file,
+    tracec_version,
+)
 
-SKIP_DIR_NAMES = frozenset({"__pycache__", "site-packages", "dist-packages", "node_modules"})
-PARALLEL_MIN_FILES = 16  # fewer files to parse than this: worker start-up costs more than it saves
 PROGRESS_MIN_FILES = 50
 BUILD_FORMAT = 2  # bump when the output for the same input and tracec version changes
 
@@ -50,46 +56,6 @@ class Item:
     parsed: bool = False
     text: str = ""  # decoded source, when it must be instrumented
     instrumented: str = ""  # instrumented text, for --diff
-
-
-def discover(paths: list[str], root: Path, out_dir: Path, problems: list[str] | None = None) -> list[Path]:
-    """Regular Python files named by `paths` (files, or directories searched recursively). A directory
-    that cannot be listed is named in `problems` (else it would vanish from the build unnoticed); FIFOs,
-    devices and sockets named *.py are passed over, since reading one would block or never end."""
-    problems = [] if problems is None else problems
-    found: dict[Path, None] = {}
-    for raw in paths:
-        if not os.path.exists(raw):
-            raise UsageError(f"{raw}: no such file or directory")
-        real = Path(os.path.realpath(raw))
-        if not is_under(real, root):
-            raise UsageError(f"{raw}: outside the project root {root}; run tracec from inside it")
-        if is_under(real, out_dir):
-            continue
-        if not real.is_dir():
-            if not real.is_file():
-                raise UsageError(f"{raw}: not a regular file (a FIFO, device or socket); name Python files")
-            found[real] = None
-            continue
-
-        def unreadable(error: OSError) -> None:
-            where = display_path(Path(error.filename)) if error.filename else raw
-            problems.append(f"{where}: cannot read directory: {error.strerror}; fix its permissions or leave it out")
-
-        for folder, dirnames, filenames in os.walk(real, onerror=unreadable):
-            dirnames[:] = sorted(
-                name
-                for name in dirnames
-                if not name.startswith(".")
-                and name not in SKIP_DIR_NAMES
-                and Path(folder, name) != out_dir
-                and not os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))
-            )
-            for name in sorted(filenames):
-                path = Path(os.path.realpath(os.path.join(folder, name)))
-                if name.endswith(".py") and is_under(path, root) and path.is_file():
-                    found[path] = None
-    return sorted(found)
 
 
 def symlink_below(folder: Path, path: Path) -> Path | None:
@@ -397,17 +363,15 @@ def _progress(total: int, stream: TextIO):
 
 def main(args: argparse.Namespace) -> int:
     """`tracec instrument`; returns the exit status."""
-    stdout, stderr = sys.stdout, sys.stderr
     root = find_project_root()
     out_dir = build_directory(args.output, root)
     problems: list[str] = []
     files = discover(args.paths, root, out_dir, problems)
-    check, diff = args.check, args.diff
-    mode = "check+diff" if check and diff else "check" if check else "diff" if diff else "write"
+    mode = "check+diff" if args.check and args.diff else "check" if args.check else "diff" if args.diff else "write"
     builder = Builder(root=root, out_dir=out_dir, all_functions=args.all_functions, mode=mode,
-                      jobs=args.jobs or os.cpu_count() or 1, stdout=stdout, stderr=stderr,
+                      jobs=args.jobs or os.cpu_count() or 1, stdout=sys.stdout, stderr=sys.stderr,
                       fail_on_change=args.fail_on_change)
     for problem in problems:
-        print(problem, file=stderr)
+        print(problem, file=sys.stderr)
     status = builder.run(files)
     return max(status, 1) if problems and status in (0, 1) else status

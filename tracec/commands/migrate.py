@@ -16,10 +16,9 @@ from tracec.errors import EXIT_FINDINGS, EXIT_OK
 
 
 def main(args: argparse.Namespace) -> int:
-    from tracec.commands.instrument import discover
     from tracec.patches.apply import pending_changes
     from tracec.patches.patch_file import render_diff, sha256_text, write_patch
-    from tracec.project import find_project_root, module_name_for_file
+    from tracec.project import discover, find_project_root, module_name_for_file
     from tracec.transforms.migrate import migrate_source
 
     root = find_project_root()
