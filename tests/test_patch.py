@@ -299,6 +299,23 @@ def test_code_found_by_its_first_decorator_line_too():
         """, code(3, "def f(): return 1"))
 
 
+def test_new_code_with_a_nested_helper_def():
+    check("""
+        import tracec
+        @tracec.trainable
+        def f(x):
+            return x
+        """, """
+        import tracec
+        @tracec.trainable
+        def f(x):
+            def helper(y):
+                return y + 1
+
+            return helper(x)
+        """, code(3, "def f(x):\n    def helper(y):\n        return y + 1\n    return helper(x)"))
+
+
 def test_a_param_inside_a_replaced_def_is_an_overlap():
     with pytest.raises(PatchError, match=r"^m\.py:3: m:f\.X lies inside m:f"):
         rewrite("import tracec\ndef f():\n    X = tracec.param(1)\n    return X\n",

@@ -201,8 +201,8 @@ def _new_def(change: Change, old: "cst.FunctionDef", indent: str, mode, where: s
     formatted = _black(cst.Module(body=[node]).code, mode, where)
     wrapper = MetadataWrapper(cst.parse_module(formatted))
     positions = wrapper.resolve(PositionProvider)
-    function = next(n for n in positions if isinstance(n, cst.FunctionDef))
-    span = positions[function]
+    # the outermost def: a helper nested in the new function is a FunctionDef too, and may come first here
+    span = min((positions[n] for n in positions if isinstance(n, cst.FunctionDef)), key=lambda p: p.start.line)
     lines = _reindent(formatted, "    " * levels, indent)
     return "\n".join(lines[span.start.line - 1:span.end.line])
 
