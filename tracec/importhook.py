@@ -20,7 +20,6 @@ import importlib.machinery
 import importlib.util
 import marshal
 import os
-import struct
 import sys
 import sysconfig
 import warnings
@@ -35,8 +34,7 @@ from tracec.project import is_under, relative_posix, tracec_version
 CHANGED_LINES: dict[str, frozenset[int]] = {}
 
 _WARNED: set[str] = set()   # files whose instrumentation failed, warned about once per process
-_CACHE_MAGIC = importlib.util.MAGIC_NUMBER + b"TRC1"
-_STAMP = struct.Struct("<QQ")  # source mtime_ns, source size
+_CACHE_MAGIC = importlib.util.MAGIC_NUMBER + b"TRC2"
 _SKIP_PARTS = frozenset({"site-packages", "dist-packages", "__pycache__"})
 
 
@@ -184,8 +182,10 @@ class TracecLoader(importlib.machinery.SourceFileLoader):
     def get_code(self, fullname):
         source_path = self.get_filename(fullname)
         cache_path = tracec_cache_path(source_path, self.all_functions)
-        stat = os.stat(source_path)
-        stamp = _CACHE_MAGIC + tracec_fingerprint() + _STAMP.pack(stat.st_mtime_ns, stat.st_size)
+        # keyed on the source's content, not its mtime: the optimizer's workers write candidate files
+        # in quick succession, two of them of one size can share an mtime tick
+        source = self.get_data(source_path)
+        stamp = _CACHE_MAGIC + tracec_fingerprint() + hashlib.sha256(source).digest()[:16]
         if cache_path is not None:
             cached = self._read_cache(cache_path, stamp)
             if cached is not None:
@@ -193,7 +193,7 @@ class TracecLoader(importlib.machinery.SourceFileLoader):
                 if changed:
                     CHANGED_LINES[source_path] = frozenset(changed)
                 return code
-        code = self.source_to_code(self.get_data(source_path), source_path)
+        code = self.source_to_code(source, source_path)
         # a file tracec failed on is not cached: each process runs it untraced and says so again
         if cache_path is not None and not sys.dont_write_bytecode and source_path not in _WARNED:
             changed = tuple(sorted(CHANGED_LINES.get(source_path, ())))
