@@ -4,7 +4,11 @@ Baseline, measured in the same run: evaluating the task's `val` examples plainly
 recording). Then each piece of a step: recording a minibatch of 4 with feedback and backward(), building
 the prompt from those recordings, parsing a reply, and trying a candidate in-process (a value: set and
 restore the global; code: splice the new def into the source, instrument it with LibCST, compile, swap
-`__code__`, restore). Median of repeats; ratios against the baseline.
+`__code__`, restore). Then what a candidate costs now that it is scored in worker processes (a fork of the warm
+worker host per chunk of examples, the candidate's patched files in a scratch copy, a second fork scoring
+the outputs): scoring `val` with a code candidate through TaskEvaluator with 1 and 2 workers, against the
+in-process trial the workers replaced (install, score `val`, restore). Median of repeats; ratios against
+the baseline.
 
 Run: python benchmarks/bench_optimize_step.py [--repeat 7] [--clock cpu]"""
 
@@ -40,7 +44,8 @@ def main() -> int:
     from tracec.optimize.candidates import LiveParams, find_targets
     from tracec.optimize.prompt import Example, Variable, build_messages
     from tracec.optimize.reply import parse_reply
-    from tracec.optimize.task import load_task, run_example
+    from tracec.optimize.task import Outcome, execute, judge, load_task
+    from tracec.optimize.task_evaluator import TaskEvaluator
 
     root = Path(tempfile.mkdtemp(prefix="tracec-bench-step-"))
     try:
@@ -58,9 +63,14 @@ def main() -> int:
                 task.feedback(ticket, task.run(ticket))
 
         def record_batch():
-            outcomes = [run_example(task, ticket, recorded=True) for ticket in batch]
-            for outcome in outcomes:
-                outcome.graph.backward()
+            outcomes = []
+            for ticket in batch:
+                output, error, graph = execute(task, ticket, recorded=True)
+                score, text = judge(task, ticket, output, error)
+                for node in graph.outputs:
+                    graph.feedback(node, text, score)
+                graph.backward()
+                outcomes.append(Outcome(repr(ticket), repr(output), score, text, graph))
             return outcomes
 
         outcomes = record_batch()
@@ -68,7 +78,7 @@ def main() -> int:
         variables = [Variable("triage:ESCALATE_AT", "value", module.ESCALATE_AT, None, "triage/triage.py", 10),
                      Variable("triage:URGENT_WORDS", "value", module.URGENT_WORDS, None, "triage/triage.py", 9),
                      Variable("triage:urgency", "code", NEW_URGENCY, None, "triage/triage.py", 15)]
-        examples = [Example(o.graph, repr(o.example), repr(o.output), o.score, o.text) for o in outcomes]
+        examples = [Example(o.graph, o.example, o.output, o.score, o.text) for o in outcomes]
         reply = json.dumps({"reasoning": "escalate later; count urgent words double",
                             "suggestion": {"ESCALATE_AT": 2, "urgency": NEW_URGENCY}})
 
@@ -80,13 +90,31 @@ def main() -> int:
             live.install({"triage:urgency": NEW_URGENCY})
             live.restore()
 
+        def score_in_process():   # the trial the workers replaced
+            live.install({"triage:urgency": NEW_URGENCY})
+            try:
+                for ticket in task.val:
+                    output, error, _ = execute(task, ticket, recorded=False)
+                    judge(task, ticket, output, error)
+            finally:
+                live.restore()
+
+        evaluators = {n: TaskEvaluator(root / "triage" / "task.py", root, n, 60.0) for n in (1, 2)}
+        candidate = {"triage:urgency": NEW_URGENCY}
         pieces = [("evaluate val plainly (baseline)", plain_val),
                   ("record 4 examples + feedback + backward", record_batch),
                   ("build the prompt (4 recordings)", lambda: build_messages(variables, examples, root=root)),
                   ("parse a reply (value + code)", lambda: parse_reply(reply, variables)),
                   ("try a value candidate (install + restore)", try_value),
-                  ("try a code candidate (splice, instrument, compile, swap, restore)", try_code)]
-        timings = {name: measure(fn, repeat=args.repeat) for name, fn in pieces}
+                  ("try a code candidate (splice, instrument, compile, swap, restore)", try_code),
+                  ("score a code candidate on val in process (install, run, restore)", score_in_process),
+                  ("score a code candidate on val in workers (1 worker)", lambda: evaluators[1].score(candidate)),
+                  ("score a code candidate on val in workers (2 workers)", lambda: evaluators[2].score(candidate))]
+        try:
+            timings = {name: measure(fn, repeat=args.repeat) for name, fn in pieces}
+        finally:
+            for evaluator in evaluators.values():
+                evaluator.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

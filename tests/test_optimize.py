@@ -319,7 +319,7 @@ def test_a_param_inside_a_function_is_optimized_and_patched(tmp_path, scripted_l
 
 
 # A process started in the background of a script (`tracec optimize ... &`, some CI runners) starts with
-# SIGINT ignored; the deadline must still stop the candidate there.
+# SIGINT ignored; the worker host must still stop the candidate there.
 @pytest.mark.parametrize("sigint", [signal.SIG_DFL, signal.SIG_IGN], ids=["from a terminal", "in the background"])
 def test_a_candidate_that_never_returns_is_stopped_and_rejected(tmp_path, scripted_llm, sigint):
     endless = _reply({"greet": "def greet(name: str) -> str:\n    while True:\n        pass"})

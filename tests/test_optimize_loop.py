@@ -1,6 +1,6 @@
 """The optimizer loop in this process, with a fake client (scripted replies, every request kept) and a
 fake evaluator (scores computed from the candidate values; graphs recorded from the project's real
-instrumented code by the task evaluator): no subprocess, no server, each run a fraction of a second."""
+instrumented code by the task evaluator's workers): no server, each run about a second."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from tracec.optimize.candidates import TrialError
 from tracec.optimize.config import resolve
 from tracec.optimize.loop import Optimizer
 from tracec.optimize.run_state import RunStore
-from tracec.optimize.task import load_task
 from tracec.optimize.task_evaluator import TaskEvaluator
 from tracec.patches.patch_file import read_patch
 
@@ -110,7 +109,7 @@ def project(tmp_path, monkeypatch):
 
 def optimizer(root: Path, replies, steps=3, **evaluator_options):
     config = resolve(root, {"model": "fake/model", "steps": steps}, environ={})
-    real = TaskEvaluator(load_task(root / "task.py", root), root, 1, 60.0)
+    real = TaskEvaluator(root / "task.py", root, 1, 60.0)
     evaluator = FakeEvaluator(real, **evaluator_options)
     client = FakeClient(replies)
     store = RunStore.create(root, config, evaluator.resume_args)

@@ -7,6 +7,7 @@ error (what improved so far is still written), 2 bad task file/tests/settings/us
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from tracec.errors import UsageError
@@ -14,7 +15,7 @@ from tracec.optimize.config import resolve
 from tracec.optimize.console import print_summary, progress_reporter
 from tracec.optimize.loop import Optimizer
 from tracec.optimize.run_state import RunStore
-from tracec.optimize.task import TaskError, load_task
+from tracec.optimize.task import TaskError
 from tracec.optimize.task_evaluator import TaskEvaluator
 from tracec.project import find_project_root
 
@@ -40,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
 
             evaluator = PytestEvaluator(root, args.pytest, args.keyword, config.trial_timeout)
         else:
-            evaluator = TaskEvaluator(load_task(task_path, root), root, config.workers, config.trial_timeout)
+            evaluator = TaskEvaluator(task_path, root, config.workers or os.cpu_count() or 1, config.trial_timeout)
         store = store or RunStore.create(root, config, evaluator.resume_args)
     except ValueError as exc:   # a run to resume that cannot be read (ConfigError, TaskError are UsageErrors)
         raise UsageError(str(exc)) from None

@@ -1,4 +1,6 @@
-"""Trying optimizer candidates inside the running process, and undoing them.
+"""Optimizer parameters (targets), the patch writer's splice for candidates, and installing candidates
+into a running process, which only the `--pytest` mode's child does (tracec/pytest_plugin.py); a task
+file's candidates are patched files run in worker processes (worker_host.py).
 
 A value candidate becomes the module global its `tracec.param` site binds (so every traced read sees
 it) and an override for sites that run again. A code candidate is spliced into the module's original

@@ -47,8 +47,9 @@ class OptimizeConfig:
                                         "this many dollars (litellm's prices); no limit when unset",
                                         NOT_NEGATIVE)
     max_tokens: int = _setting(int, 800, "completion tokens per LLM call", AT_LEAST_1)
-    workers: int = _setting(int, 1, "threads scoring `val` examples (only if your `run` is thread-safe)",
-                            AT_LEAST_1)
+    workers: int | None = _setting(int, None, "worker processes evaluating examples in parallel, each a fresh "
+                                   "fork with a scratch copy of the project (default: the number of cores)",
+                                   AT_LEAST_1)
     cache: bool = _setting(bool, True, "reuse LLM replies cached in `.tracec/cache/llm/` "
                            "(`--no-cache` turns it off)")
     trial_timeout: float = _setting(float, 60.0, "seconds to score one candidate before it is stopped "

@@ -1,5 +1,6 @@
-"""What the loop needs from an evaluator: the one interface `TaskEvaluator` (a task file, in this process)
-and `PytestEvaluator` (pytest tests, in a subprocess) implement, and what a fake in a test implements."""
+"""What the loop needs from an evaluator: the one interface `TaskEvaluator` (a task file, in worker
+processes) and `PytestEvaluator` (pytest tests, in a subprocess) implement, and what a fake in a test
+implements."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class Evaluator(Protocol):
     targets: dict[str, Target]       # key -> what can change (tracec.param sites, @trainable functions)
     originals: dict[str, str]        # project-relative file -> its source when the run began
     initial: dict[str, Any]          # key -> the value in the source now
-    live: LiveParams                 # writes patches (and, in process, installs candidate values)
+    live: LiveParams                 # the patch writer's splice
     train: Sequence[Any]             # examples the minibatches are drawn from
     val: Sequence[Any]               # examples a candidate is scored on
     label: str                       # what `val` is, for the console ("4 examples", "12 test(s)")

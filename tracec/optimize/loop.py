@@ -1,7 +1,7 @@
 """The optimizer loop: record a minibatch, send its feedback backward, ask the LLM for better values, try
 them, keep what scores better on `val`, and write patches at the end. One loop for task files and pytest
-tests: they differ only in the evaluator (task_evaluator.py runs a task file in this process and describes
-the interface; pytest_evaluator.py runs tests in a subprocess). `tracec.commands.optimize` builds it."""
+tests: they differ only in the evaluator (evaluator.py; task_evaluator.py runs a task file in worker
+processes, pytest_evaluator.py runs tests in a subprocess). `tracec.commands.optimize` builds it."""
 
 from __future__ import annotations
 
@@ -70,8 +70,7 @@ class Optimizer:
             return "the feedback reaches no trainable parameter"
         variables = [Variable(k, self.targets[k].kind, current[k], self.targets[k].doc, self.targets[k].file,
                               self.targets[k].line) for k in sorted(reached)]
-        examples = [Example(o.graph, _preview(o.example), _preview(o.output) if o.error is None else
-                            f"{type(o.error).__name__}: {o.error}", o.score, o.text) for o in outcomes]
+        examples = [Example(o.graph, o.example, o.output, o.score, o.text) for o in outcomes]
         problems: list[str] = []
         schema = reply_schema(variables)
         for attempt in range(1, ATTEMPTS + 1):

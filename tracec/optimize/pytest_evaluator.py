@@ -24,7 +24,7 @@ from tracec.optimize.candidates import LiveParams, Target, TrialError, read_orig
 from tracec.optimize.evaluator import UNSEEN
 from tracec.optimize.task import Outcome, TaskError
 from tracec.optimize.task_evaluator import code_values
-from tracec.runtime import Graph
+from tracec.runtime import Graph, preview
 
 PASSING = ("passed", "skipped")   # a skipped (or xfailed) test is not failing: 1.0 stays reachable
 
@@ -137,16 +137,16 @@ class PytestEvaluator:
         try:
             report = self._run(batch, values, record=True)
         except TrialError as exc:   # e.g. a crash in code the baseline never reached
-            return [Outcome(n, "not run", None, 0.0, f"the test run failed: {exc}", Graph()) for n in batch]
+            return [Outcome(preview(n), preview("not run"), 0.0, f"the test run failed: {exc}", Graph()) for n in batch]
         tests = {t["nodeid"]: t for t in report["tests"]}
         outcomes = []
         for nodeid in batch:
             test = tests.get(nodeid)
             if test is None:
-                outcomes.append(Outcome(nodeid, "not run", None, 0.0, "the test did not run", Graph()))
+                outcomes.append(Outcome(preview(nodeid), preview("not run"), 0.0, "the test did not run", Graph()))
                 continue
             score = 1.0 if test["outcome"] in PASSING else 0.0
-            outcomes.append(Outcome(nodeid, test["outcome"], None, score, test["text"],
+            outcomes.append(Outcome(preview(nodeid), preview(test["outcome"]), score, test["text"],
                                     Graph.from_json(test["graph"])))
         return outcomes
 

@@ -4,7 +4,9 @@ the optimizer may change). Loaded with the project's modules instrumented."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,22 +32,23 @@ class Task:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One example run: the recording (None when not recorded), what run() returned or raised, the feedback."""
-    example: Any
-    output: Any
-    error: BaseException | None
+    """One example run, as the optimizer's prompt shows it: previews of the example and of what run()
+    returned (or "Type: message" of what it raised), the feedback, and the recording (None if not recorded)."""
+    example: str
+    output: str
     score: float
     text: str
     graph: runtime.Graph | None
 
 
-def load_task(path: Path, root: Path) -> Task:
-    """Import the task file as `__tracec_task__` with the import hook for `root` installed."""
+def load_task(path: Path, root: Path, instrumented: bool = True) -> Task:
+    """Import the task file as `__tracec_task__`, with the import hook for `root` installed if `instrumented`."""
     from tracec.importhook import install
 
     if not path.is_file():
         raise TaskError(f"{path}: no such task file")
-    install(root)
+    if instrumented:
+        install(root)
     folder = str(path.resolve().parent)
     if folder not in sys.path:   # like `python TASK.py`: the task's folder is importable
         sys.path.insert(0, folder)
@@ -87,12 +90,15 @@ def judge(task: Task, example, output, error: BaseException | None) -> tuple[flo
     return float(result[0]), result[1]
 
 
-def run_example(task: Task, example, *, recorded: bool) -> Outcome:
-    """Run one example (recorded: under a fresh recording with the feedback attached to its outputs)."""
+def execute(task: Task, example, *, recorded: bool) -> tuple[Any, Exception | None, runtime.Graph | None]:
+    """Run one example: (what run() returned, or None; what it raised, or None; the recording when
+    `recorded`). An `async def run` is awaited in an event loop of its own."""
     recorder = runtime.start() if recorded else None
     output, error = None, None
     try:
         output = task.run(example)
+        if inspect.isawaitable(output):
+            output = asyncio.run(_awaited(output))
     except Exception as exc:
         error = exc
         if recorder is not None:
@@ -100,8 +106,8 @@ def run_example(task: Task, example, *, recorded: bool) -> Outcome:
     finally:
         if recorder is not None:
             runtime.stop(recorder)
-    score, text = judge(task, example, output, error)
-    if recorder is not None:
-        for node in recorder.outputs:   # each outermost traced call made by run(example)
-            recorder.feedback(node, text, score)
-    return Outcome(example, output, error, score, text, recorder)
+    return output, error, recorder
+
+
+async def _awaited(awaitable):
+    return await awaitable

@@ -1,29 +1,19 @@
-"""The evaluator of `tracec optimize TASK.py` (the interface: evaluator.py): the task file's examples run in
-this process, candidates are installed live (candidates.py) and interrupted by a deadline."""
+"""The evaluator of `tracec optimize TASK.py` (the interface: evaluator.py). The task runs only in worker
+processes (worker_pool.py): a candidate is the patched source files themselves, made with the patch
+writer's splice, and the score it gets is the score its patch gets."""
 
 from __future__ import annotations
 
-import _thread
 import ast
-import concurrent.futures
 import os
-import signal
 import textwrap
-import threading
 from pathlib import Path
 
-from tracec.optimize.candidates import (
-    LiveParams,
-    Target,
-    TrialError,
-    bound_values,
-    find_targets,
-    project_hooks,
-    read_originals,
-    site_values,
-)
+from tracec.optimize.candidates import LiveParams, Target, TrialError, read_originals
 from tracec.optimize.evaluator import UNSEEN
-from tracec.optimize.task import Task, TaskError, run_example
+from tracec.optimize.task import Outcome, TaskError
+from tracec.optimize.worker_pool import WorkerPool
+from tracec.runtime import Graph
 
 
 def definition_source(source: str, line: int) -> str | None:
@@ -45,124 +35,86 @@ def code_values(targets: dict[str, Target], originals: dict[str, str]) -> dict[s
     return values
 
 
+def literal_values(reprs: dict[str, str]) -> dict[str, object]:
+    """Values a worker sent as repr(), read back; one that is no literal is left out (it cannot be written)."""
+    values = {}
+    for key, text in reprs.items():
+        try:
+            values[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            pass
+    return values
+
+
 class TaskEvaluator:
     stop_at = None   # a task's scores need not top out at 1.0: run every step
 
-    def __init__(self, task: Task, root: Path, workers: int, trial_timeout: float) -> None:
-        self.task, self.root, self.workers, self.trial_timeout = task, root, workers, trial_timeout
-        hooks = project_hooks(root)
-        self.targets: dict[str, Target] = selected(find_targets(hooks), task)
+    def __init__(self, task: Path, root: Path, workers: int, trial_timeout: float) -> None:
+        if not task.is_file():
+            raise TaskError(f"{task}: no such task file")
+        self.root = root
+        self.pool = WorkerPool(root, task, workers, trial_timeout)
+        try:
+            probe = self.pool.probe()
+        except BaseException:
+            self.pool.close()
+            raise
+        self.targets = {t["key"]: Target(**t) for t in probe["targets"]}
         self.originals = read_originals(root, {t.file for t in self.targets.values()})
-        self.live = LiveParams(root, self.targets, self.originals)
-        self.initial: dict[str, object] = bound_values(hooks)   # globals/class attributes: known now
+        self.live = LiveParams(root, self.targets, self.originals)   # the splice; nothing is installed here
+        self.initial: dict[str, object] = literal_values(probe["initial"])
         self.initial.update(code_values(self.targets, self.originals))
-        self.train, self.val = task.train, task.val
-        self.label = f"{'val' if task.val is not task.train else 'train'} ({len(task.val)} examples)"
-        self.resume_args = os.path.relpath(task.path)
-        self._installed: dict = {}
+        self.train = [("train", i) for i in range(probe["train"])]
+        self.val = self.train if probe["val"] is None else [("val", i) for i in range(probe["val"])]
+        self.label = f"{'val' if probe['val'] is not None else 'train'} ({len(self.val)} examples)"
+        self.resume_args = os.path.relpath(task)
+        self._site_values: dict[str, object] = {}
 
-    def _use(self, values: dict) -> None:
-        if values != self._installed:
-            self._installed = {}
-            self.live.install(values)
-            self._installed = dict(values)
+    def sources(self, values: dict) -> dict[str, str]:
+        """The project files a candidate changes, as its patch would leave them."""
+        from tracec.patches.splice import PatchError
 
-    def _evaluate(self) -> float:
-        examples = self.val
-        if self.workers > 1:
-            with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
-                outcomes = list(pool.map(lambda ex: run_example(self.task, ex, recorded=False), examples))
-        else:
-            outcomes = [run_example(self.task, ex, recorded=False) for ex in examples]
-        return sum(o.score for o in outcomes) / len(outcomes)
+        changed = {k: v for k, v in values.items() if k in self.targets and v != self.initial.get(k, UNSEEN)}
+        try:
+            return {file: self.live.patched_source(file, keys, changed)
+                    for file, keys in self.live.by_file(changed).items()}
+        except PatchError as exc:
+            raise TrialError(str(exc)) from None
+
+    def _evaluate(self, values: dict, examples, record: bool) -> list[dict]:
+        entries, sites = self.pool.evaluate(self.sources(values), list(examples), record)
+        self._site_values.update(literal_values(sites))
+        return entries
 
     def baseline(self) -> float:
-        self._use({})
-        return self._evaluate()
+        try:
+            return self.score({})
+        except TrialError as exc:
+            raise TaskError(f"the task cannot be scored with the current code: {exc}") from None
 
     def batch(self, rng, size: int, values: dict) -> list:
         return rng.sample(list(self.train), min(size, len(self.train)))
 
-    def record(self, batch, values: dict) -> list:
-        self._use(values)
-        return [run_example(self.task, ex, recorded=True) for ex in batch]
+    def record(self, batch, values: dict) -> list[Outcome]:
+        try:
+            entries = self._evaluate(values, batch, record=True)
+        except TrialError as exc:   # e.g. the best candidate timed out on examples it never scored
+            return [Outcome("(not run)", "(not run)", 0.0, f"the run failed: {exc}", Graph()) for _ in batch]
+        outcomes = []
+        for entry in entries:
+            graph = Graph.from_json(entry["graph"])
+            for node in graph.outputs:   # each outermost traced call made by run(example)
+                graph.feedback(node, entry["text"], entry["score"])
+            outcomes.append(Outcome(entry["example"], entry["output"], entry["score"], entry["text"], graph))
+        return outcomes
 
     def score(self, values: dict) -> float:
-        with Deadline(self.trial_timeout) as deadline:
-            try:
-                self._use(values)
-                score = self._evaluate()
-                deadline.finish()
-                return score
-            except KeyboardInterrupt:
-                if not deadline.finish():   # the user's Ctrl-C, not the deadline
-                    raise
-                raise TrialError(f"scoring it took longer than {self.trial_timeout:g} s "
-                                 "(an endless loop?); it was stopped") from None
+        entries = self._evaluate(values, self.val, record=False)
+        return sum(e["score"] for e in entries) / len(entries)
 
     def site_value(self, key: str):
         """What a `tracec.param` site with this key last returned (sites inside functions bind no global)."""
-        return site_values().get(key, UNSEEN)
+        return self._site_values.get(key, UNSEEN)
 
     def close(self) -> None:
-        self._installed = {}
-        self.live.restore()
-
-
-def selected(targets: dict[str, Target], task: Task) -> dict[str, Target]:
-    """The task's `params` (user names or full keys) narrow what the optimizer may change."""
-    if task.params is None:
-        return targets
-    from tracec.optimize.prompt import display_names
-
-    names = display_names(targets)
-    by_name = {**{name: key for key, name in names.items()}, **{key: key for key in targets}}
-    unknown = [p for p in task.params if p not in by_name]
-    if unknown:
-        raise TaskError(f"{task.path}: params names {unknown[0]!r}, which is no tracec.param or @trainable "
-                        f"function of the project (known: {', '.join(sorted(names.values()))})")
-    return {by_name[p]: targets[by_name[p]] for p in task.params}
-
-
-class Deadline:
-    """Interrupts the main thread (as Ctrl-C would) when a candidate runs too long: a proposed function
-    with an endless loop must not hang the optimizer. Python code sees the interrupt between bytecodes; a
-    candidate stuck inside one C call is only stopped when that call returns.
-
-    `interrupt_main` does nothing while SIGINT has no Python handler, and a process started in the
-    background of a script (`cmd &`, some CI runners) starts with SIGINT ignored: inside the deadline
-    SIGINT then gets a handler that raises only for the deadline and keeps ignoring the real signal."""
-
-    def __init__(self, seconds: float) -> None:
-        self._lock = threading.Lock()
-        self._done = self._fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._replaced, self._previous = False, None
-
-    def _on_sigint(self, signum, frame) -> None:
-        if self._fired or self._previous is signal.SIG_DFL:
-            raise KeyboardInterrupt
-
-    def _fire(self) -> None:
-        with self._lock:
-            if not self._done:
-                self._fired = True
-                _thread.interrupt_main()
-
-    def finish(self) -> bool:
-        """Stop the clock; True if it had already interrupted the main thread."""
-        with self._lock:
-            self._done = True
-            return self._fired
-
-    def __enter__(self) -> "Deadline":
-        if threading.current_thread() is threading.main_thread() and not callable(signal.getsignal(signal.SIGINT)):
-            self._replaced, self._previous = True, signal.signal(signal.SIGINT, self._on_sigint)
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.finish()
-        self._timer.cancel()
-        if self._replaced:   # None: a handler not set from Python, which signal.signal cannot put back
-            signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)
+        self.pool.close()

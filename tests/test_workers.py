@@ -1,0 +1,192 @@
+"""Candidates run in worker processes: what is validated is exactly what the patch contains.
+
+Each test is one way a candidate (an LLM's proposal, untrusted) tried to break validation when it ran in
+the optimizer's own process. Through the CLI with a scripted server; the invariant checked throughout:
+apply the written patch, run the task plainly, and get exactly the score the optimizer claimed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import TRACEC, starting_with
+
+APP = '''\
+import tracec
+
+GREETING = tracec.param("Hi", doc="the greeting word")
+MODE = None
+
+
+@tracec.trainable(doc="formats the greeting for a name")
+def greet(name: str, end: str = ".") -> str:
+    return GREETING + " " + name + end
+
+
+class Style:
+    PUNCT = tracec.param(".", doc="class-level punctuation")
+
+
+@tracec.trace
+def answer(name):
+    suffix = tracec.param("", doc="appended to the answer")
+    return greet(name) + suffix + Style.PUNCT.strip(".")
+'''
+
+TASK = '''\
+import app
+
+train = ["Ada", "Bob", "Cy", "Di"]
+
+
+def run(name):
+    return app.answer(name)
+
+
+def feedback(name, output):
+    score = 0.5 * output.startswith("Hello") + 0.5 * output.endswith("!")
+    return score, f"expected 'Hello {name}!' but got {output!r}"
+'''
+
+# run the task plainly, as a user would after applying the patch: the mean score over the train examples
+PLAIN = '''\
+import sys
+sys.path.insert(0, ".")
+import task
+print(sum(task.feedback(x, task.run(x))[0] for x in task.train) / len(task.train))
+'''
+
+
+def reply(suggestion: dict) -> str:
+    return json.dumps({"reasoning": "scripted", "suggestion": suggestion})
+
+
+def code(body: str) -> str:
+    return reply({"greet": "def greet(name: str, end: str = \".\") -> str:\n" + body})
+
+
+def make_project(tmp_path: Path, app: str = APP, task: str = TASK) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[tool.tracec]\nbatch_size = 4\n")
+    (root / "app.py").write_text(app)
+    (root / "task.py").write_text(task)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    return root
+
+
+def optimize(root: Path, server, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TRACEC_MODEL": "", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([TRACEC, "optimize", "task.py", "--model", "openai/scripted", "--api-base", server.url,
+                           "--no-cache", *args], cwd=root, capture_output=True, text=True, env=env, timeout=timeout,
+                          preexec_fn=starting_with(signal.SIGINT, signal.SIG_DFL))
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".tracec" not in p.parts and ".git" not in p.parts and "__pycache__" not in p.parts}
+
+
+def claimed(root: Path) -> float:
+    (state,) = (root / ".tracec" / "runs").glob("*/state.json")
+    return json.loads(state.read_text())["best"]
+
+
+def plain_score(root: Path) -> float:
+    result = subprocess.run([sys.executable, "-c", PLAIN], cwd=root, capture_output=True, text=True, check=True)
+    return float(result.stdout)
+
+
+def apply_and_score(root: Path) -> float:
+    result = subprocess.run([TRACEC, "apply"], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return plain_score(root)
+
+
+@pytest.mark.parametrize("suggestion", [
+    {"GREETING": "Hello"},                                                         # a module-level param
+    {"Style.PUNCT": "!"},                                                          # a class attribute
+    {"answer.suffix": "!"},                                                        # a param inside a function
+    {"greet": "def greet(name: str, end: str = \"!\") -> str:\n    return GREETING + \" \" + name + end"},
+], ids=["module param", "class attribute", "param in a function", "a changed default value"])
+def test_applying_the_patch_reaches_exactly_the_claimed_score(tmp_path, scripted_llm, suggestion):
+    root = make_project(tmp_path)
+    before = plain_score(root)
+    result = optimize(root, scripted_llm([reply(suggestion)]), "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert claimed(root) > before, result.stderr
+    assert apply_and_score(root) == claimed(root)
+
+
+def test_a_global_a_rolled_back_candidate_assigned_does_not_reach_the_next(tmp_path, scripted_llm):
+    sets_mode = code("    global MODE\n    MODE = 'loud'\n    return 'no'\n")
+    uses_mode = code("    return ('Hello ' + name + '!') if MODE == 'loud' else ('Hi ' + name)\n")
+    root = make_project(tmp_path)
+    result = optimize(root, scripted_llm([sets_mode, uses_mode]), "--steps", "2")
+    assert result.returncode == 0, result.stderr
+    assert "no improvement" in result.stdout            # in a fresh process MODE is None: 0.0 both times
+    assert not list((root / ".tracec").glob("patches/*.patch"))
+
+
+def test_a_candidate_cannot_rescore_itself_by_replacing_feedback(tmp_path, scripted_llm):
+    cheat = code("    import sys\n"
+                 "    sys.modules['__tracec_task__'].feedback = lambda example, output: (1.0, 'perfect')\n"
+                 "    sys.modules['tracec.optimize.task'].judge = lambda *args: (1.0, 'perfect')\n"
+                 "    return 'Hi ' + name\n")
+    root = make_project(tmp_path)
+    result = optimize(root, scripted_llm([cheat]), "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "0.000 (rolled back)" in result.stderr and "no improvement" in result.stdout
+
+
+@pytest.mark.parametrize("exit_call", ["import sys; sys.exit(0)", "import os; os._exit(0)",
+                                       "import ctypes; ctypes.string_at(0)", "raise KeyboardInterrupt"],
+                         ids=["sys.exit", "os._exit", "segfault", "KeyboardInterrupt"])
+def test_a_candidate_that_ends_its_process_is_rejected_and_the_run_goes_on(tmp_path, scripted_llm, exit_call):
+    root = make_project(tmp_path)
+    result = optimize(root, scripted_llm([code(f"    {exit_call}\n"), reply({"GREETING": "Hello"})]), "--steps", "2")
+    assert result.returncode == 0, result.stderr
+    step1 = next(line for line in result.stderr.splitlines() if line.startswith("step 1/2"))
+    assert "candidate rejected" in step1 and len(step1) < 400, step1
+    assert "0.000 -> 0.500" in result.stdout                       # step 2 still improved, and it is written
+    assert apply_and_score(root) == claimed(root) == 0.5
+
+
+def test_a_candidate_writing_to_its_own_file_is_rejected_and_the_tree_stays_identical(tmp_path, scripted_llm):
+    vandal = code("    open(__file__, 'a').write('# vandalised\\n')\n    return 'Hello ' + name + '!'\n")
+    root = make_project(tmp_path)
+    before = snapshot(root)
+    result = optimize(root, scripted_llm([vandal]), "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "modified the project file app.py" in result.stderr
+    assert snapshot(root) == before and not list((root / ".tracec").glob("patches/*.patch"))
+
+
+def test_a_nested_helper_def_in_a_candidate_is_tried(tmp_path, scripted_llm):
+    helper = code("    def shout(text):\n        return text + '!'\n\n    return shout('Hello ' + name)\n")
+    root = make_project(tmp_path)
+    result = optimize(root, scripted_llm([helper]), "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "0.000 -> 1.000" in result.stdout
+    assert apply_and_score(root) == claimed(root) == 1.0
+
+
+def test_an_async_run_is_awaited(tmp_path, scripted_llm):
+    task = TASK.replace("def run(name):\n    return app.answer(name)",
+                        "async def run(name):\n    import asyncio\n    await asyncio.sleep(0)\n    return app.answer(name)")
+    root = make_project(tmp_path, task=task)
+    result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "0.000 -> 0.500" in result.stdout
+
+
+def test_the_scratch_copies_are_removed_after_the_run(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "1", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert not (root / ".tracec" / "scratch").exists()

@@ -1,0 +1,95 @@
+"""Scratch copies of the project, one per worker slot: candidates run against a copy, never the user's tree.
+
+A copy holds every file of the project but `.git/`, `.tracec/`, virtualenvs and caches (the folders
+`tracec instrument` skips). Its manifest is each file's (size, mtime_ns) after the last sync: a file a
+candidate modified, replaced or deleted differs from it and is reported, then copied back from the user's
+tree. Files a run creates are allowed (a task may write its own output) and removed on the next sync.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from tracec.fileio import write_atomic
+from tracec.project import SKIP_DIR_NAMES
+
+Stat = tuple[int, int]
+
+
+def project_files(root: Path) -> list[str]:
+    """Project-relative posix paths of the files a scratch copy holds, sorted."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIR_NAMES and d not in (".git", ".tracec")
+                         and not os.path.isfile(os.path.join(folder, d, "pyvenv.cfg")))
+        relative = Path(folder).relative_to(root)
+        found.extend((relative / name).as_posix() for name in files if os.path.isfile(os.path.join(folder, name)))
+    return sorted(found)
+
+
+def _stat(path: Path) -> Stat | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+class ScratchCopy:
+    """A copy of `source` (the user's project root) at `path`."""
+
+    def __init__(self, source: Path, path: Path) -> None:
+        self.source, self.path = source, path
+        self.manifest: dict[str, Stat] = {}
+
+    @classmethod
+    def create(cls, source: Path, path: Path) -> "ScratchCopy":
+        copy = cls(source, path)
+        path.mkdir(parents=True, exist_ok=True)
+        for name in project_files(source):
+            copy._copy_back(name)
+        return copy
+
+    def _copy_back(self, name: str) -> None:
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.is_dir():
+            _remove(target)
+        shutil.copy2(self.source / name, target, follow_symlinks=True)
+        self.manifest[name] = _stat(target)   # type: ignore[assignment]  # just written
+
+    def write(self, sources: dict[str, str]) -> None:
+        """Put candidate files in place (project-relative path -> full text), as the patch would leave them."""
+        for name, text in sources.items():
+            if name not in self.manifest:
+                raise ValueError(f"{name}: not a file of the project")
+            write_atomic(self.path / name, text.encode("utf-8"))
+            self.manifest[name] = _stat(self.path / name)   # type: ignore[assignment]
+
+    def changed(self) -> list[str]:
+        """Files of the copy that differ from the manifest (modified, replaced or deleted), sorted."""
+        return sorted(name for name, stat in self.manifest.items() if _stat(self.path / name) != stat)
+
+    def sync(self, names) -> None:
+        """Copy `names` back from the user's tree and remove files that are in no manifest."""
+        for name in names:
+            self._copy_back(name)
+        for folder, dirs, files in os.walk(self.path):
+            relative = Path(folder).relative_to(self.path)
+            dirs[:] = [d for d in dirs if d not in ("__pycache__", ".tracec")]
+            for file in files:
+                name = (relative / file).as_posix()
+                if name not in self.manifest:
+                    _remove(Path(folder, file))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
