@@ -107,8 +107,9 @@ def project(tmp_path, monkeypatch):
         del sys.modules[name]
 
 
-def optimizer(root: Path, replies, steps=3, **evaluator_options):
-    config = resolve(root, {"model": "fake/model", "steps": steps}, environ={})
+def optimizer(root: Path, replies, steps=3, max_metric_calls=None, max_llm_calls=None, **evaluator_options):
+    config = resolve(root, {"model": "fake/model", "steps": steps, "max_metric_calls": max_metric_calls,
+                            "max_llm_calls": max_llm_calls}, environ={})
     real = TaskEvaluator(root / "task.py", root, 1, 60.0)
     evaluator = FakeEvaluator(real, **evaluator_options)
     client = FakeClient(replies)
@@ -120,7 +121,7 @@ def suggest(greeting) -> str:
     return json.dumps({"reasoning": "r", "suggestion": {"GREETING": greeting}})
 
 
-def progress(index, message, best):
+def progress(index, message, best, spent=""):
     pass
 
 
@@ -175,3 +176,45 @@ def test_a_run_stopped_midway_still_writes_what_improved(project, stop, stopped)
     result = run.run(progress)
     assert result.stopped == stopped and result.best == 0.75 and len(result.patches) == 1
     assert run.state.step == 1                                         # the run state says where it stopped
+
+
+def test_max_metric_calls_stops_before_the_evaluation_that_would_pass_it(project):
+    # val has 1 example, minibatches 2: the baseline costs 1, each step 2 (record) + 1 (validate)
+    run, evaluator, client = optimizer(project, [suggest("Hey"), suggest("Hello")], steps=5, max_metric_calls=5)
+    result = run.run(progress)
+    assert result.stopped == "budget: max_metric_calls 5: 4 spent, recording the minibatch needs 2"
+    assert run.state.metric_calls == 4 and len(client.requests) == 1 and evaluator.scored == ["Hi", "Hey"]
+    assert result.best == 0.25 and len(result.patches) == 1            # what improved is still written
+
+
+def test_max_metric_calls_counts_the_validation_of_a_candidate_too(project):
+    run, evaluator, client = optimizer(project, [suggest("Hey")], steps=5, max_metric_calls=3)
+    result = run.run(progress)
+    assert result.stopped == "budget: max_metric_calls 3: 3 spent, validating the candidate needs 1"
+    assert evaluator.scored == ["Hi"] and run.state.metric_calls == 3   # the candidate was never scored
+
+
+def test_a_metric_budget_below_one_baseline_is_a_usage_error(project):
+    from tracec.errors import UsageError
+
+    run, evaluator, _ = optimizer(project, [], max_metric_calls=1)
+    evaluator.val = ["cy", "dee"]
+    with pytest.raises(UsageError, match="less than one validation"):
+        run.run(progress)
+    run.evaluator.close()
+
+
+def test_max_llm_calls_stops_before_the_call_that_would_pass_it(project):
+    run, _, client = optimizer(project, ["not json", suggest("Hello"), suggest("Hello there")], steps=3,
+                               max_llm_calls=2)
+    result = run.run(progress)
+    assert len(client.requests) == 2 and run.state.llm_calls == 2      # the retry was the second call
+    assert result.stopped == "budget: max_llm_calls 2: 2 spent" and result.best == 0.75
+
+
+def test_budgets_spent_are_kept_in_the_run_state_for_resume(project):
+    run, _, _ = optimizer(project, [suggest("Hey")], steps=1)
+    run.run(progress)
+    state = json.loads((run.store.folder / "state.json").read_text())
+    assert (state["metric_calls"], state["llm_calls"]) == (1 + 2 + 1, 1)
+    assert run.spent() == "metric calls 4, LLM calls 1"

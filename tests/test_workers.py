@@ -190,3 +190,11 @@ def test_the_scratch_copies_are_removed_after_the_run(tmp_path, scripted_llm):
     result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "1", "--workers", "2")
     assert result.returncode == 0, result.stderr
     assert not (root / ".tracec" / "scratch").exists()
+
+
+def test_the_summary_reports_each_budget_spent_and_left(tmp_path, scripted_llm):
+    root = make_project(tmp_path)   # 4 examples, minibatches of 4: the baseline costs 4, a step 4 + 4
+    result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "3", "--max-metric-calls", "9")
+    assert result.returncode == 0, result.stderr
+    assert "stopped early: budget: max_metric_calls 9: 8 spent, validating the candidate needs 4" in result.stdout
+    assert "spent: metric calls 8 of 9 (1 left), LLM calls 1" in result.stdout

@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--seed", type=int, metavar="S", help="seed for minibatches and the model (default 0)")
     optimize.add_argument("--budget-usd", type=float, metavar="X",
                           help="stop before the LLM cost would exceed X dollars")
+    optimize.add_argument("--max-metric-calls", type=_jobs, metavar="N",
+                          help="stop before passing N example evaluations in all (default: no limit)")
+    optimize.add_argument("--max-llm-calls", type=_jobs, metavar="N",
+                          help="stop before passing N model calls (default: no limit)")
     optimize.add_argument("--max-tokens", type=_jobs, metavar="T", help="completion tokens per LLM call")
     optimize.add_argument("--resume", metavar="RUN_ID", help="continue the run in .tracec/runs/RUN_ID")
     optimize.add_argument("--workers", type=_jobs, metavar="K", help="worker processes evaluating examples in parallel (default: the number of cores)")

@@ -1,7 +1,7 @@
 """`tracec optimize TASK.py` / `tracec optimize --pytest TESTS`: settings, the evaluator, the client and the
 run state for the loop in tracec.optimize.loop, and its console output.
 
-Exit statuses: 0 finished (improved or not, or stopped by --budget-usd), 1 stopped by a model/server
+Exit statuses: 0 finished (improved or not, or stopped by a budget), 1 stopped by a model/server
 error (what improved so far is still written), 2 bad task file/tests/settings/usage, 130 interrupted."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from tracec.optimize.config import resolve
 from tracec.optimize.console import print_summary, progress_reporter
 from tracec.optimize.loop import Optimizer
 from tracec.optimize.run_state import RunStore
-from tracec.optimize.task import TaskError
 from tracec.optimize.task_evaluator import TaskEvaluator
 from tracec.project import find_project_root
 
@@ -31,6 +30,7 @@ def main(args: argparse.Namespace) -> int:
     root = find_project_root(start if task_path.exists() else None)
     flags = {"model": args.model, "api_base": args.api_base, "steps": args.steps, "batch_size": args.batch_size,
              "seed": args.seed, "budget_usd": args.budget_usd, "max_tokens": args.max_tokens,
+             "max_metric_calls": args.max_metric_calls, "max_llm_calls": args.max_llm_calls,
              "workers": args.workers, "cache": False if args.no_cache else None,
              "trial_timeout": args.trial_timeout}
     try:
@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         with progress_reporter(console, config.steps, store.state.step) as progress:
             result = optimizer.run(progress)
-    except TaskError:
+    except UsageError:   # a broken task file (TaskError), a budget too small for the baseline
         evaluator.close()
         raise
     print_summary(result, optimizer, client, root)

@@ -46,6 +46,13 @@ class OptimizeConfig:
     budget_usd: float | None = _setting(float, None, "stop before a call whose worst-case cost would pass "
                                         "this many dollars (litellm's prices); no limit when unset",
                                         NOT_NEGATIVE)
+    max_metric_calls: int | None = _setting(int, None, "stop before an evaluation that would pass this many "
+                                            "example evaluations in all (the baseline, minibatches and "
+                                            "validation, counted as GEPA counts them); no limit when unset",
+                                            AT_LEAST_1)
+    max_llm_calls: int | None = _setting(int, None, "stop before a model call that would pass this many calls "
+                                         "(replies from the cache are not calls); no limit when unset",
+                                         AT_LEAST_1)
     max_tokens: int = _setting(int, 800, "completion tokens per LLM call", AT_LEAST_1)
     workers: int | None = _setting(int, None, "worker processes evaluating examples in parallel, each a fresh "
                                    "fork with a scratch copy of the project (default: the number of cores)",

@@ -14,12 +14,12 @@ from rich.table import Table
 def progress_reporter(console: Console, steps: int, done: int):
     """Yields `report(step, message, best)`; each step also gets one log line (kept in CI logs)."""
     columns = (TextColumn("optimizing"), BarColumn(), MofNCompleteColumn(), TextColumn("best {task.fields[best]}"),
-               TimeElapsedColumn())
+               TextColumn("{task.fields[spent]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        bar = progress.add_task("steps", total=steps, completed=done, best="-")
+        bar = progress.add_task("steps", total=steps, completed=done, best="-", spent="")
 
-        def report(step: int, message: str, best: float) -> None:
-            progress.update(bar, completed=step, best=f"{best:.3f}")
+        def report(step: int, message: str, best: float, spent: str = "") -> None:
+            progress.update(bar, completed=step, best=f"{best:.3f}", spent=spent)
             progress.console.print(f"step {step}/{steps}: {message}", highlight=False, markup=False)
 
         yield report
@@ -41,6 +41,7 @@ def print_summary(result, optimizer, client, root) -> None:
            f"tokens, ${client.cost_usd:.4f} ({optimizer.config.model})")
     if client.cache_hits:
         llm += f"; {client.cache_hits} reply(ies) from the cache"
+    llm += "\n" + _budgets(optimizer, client)
     if rows:
         table = Table(title=f"tracec optimize run {optimizer.store.run_id}", title_justify="left",
                       caption=llm, caption_justify="left")
@@ -58,3 +59,20 @@ def print_summary(result, optimizer, client, root) -> None:
                       f"{optimizer.evaluator.resume_args} --resume {optimizer.store.run_id}`")
     if result.patches:
         console.print("review the patch(es), then `tracec apply` (or `git apply PATCH`)")
+
+
+def _budgets(optimizer, client) -> str:
+    """One line: each budget spent and left (spent only where none was set), over the whole run."""
+    state, config = optimizer.state, optimizer.config
+
+    def line(name: str, spent, limit, unit: str = "") -> str:
+        if limit is None:
+            return f"{name} {unit}{spent}"
+        return f"{name} {unit}{spent} of {unit}{limit} ({unit}{limit - spent:.4g} left)" if unit else \
+            f"{name} {spent} of {limit} ({limit - spent} left)"
+
+    parts = [line("metric calls", state.metric_calls, config.max_metric_calls),
+             line("LLM calls", state.llm_calls, config.max_llm_calls)]
+    if config.budget_usd is not None:
+        parts.append(line("cost (this process)", round(client.cost_usd, 4), config.budget_usd, "$"))
+    return "spent: " + ", ".join(parts)

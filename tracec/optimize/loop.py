@@ -54,6 +54,7 @@ class Optimizer:
 
         rng = random.Random(self.config.seed * 1_000_003 + index)
         batch = self.evaluator.batch(rng, self.config.batch_size, self.state.best_values)
+        self.spend_metric_calls(len(batch), "recording the minibatch")
         outcomes = self.evaluator.record(batch, self.state.best_values)
         if all(o.score >= 1.0 for o in outcomes) and self.state.best >= 1.0:
             return "every example scores 1.0: nothing to improve"
@@ -81,7 +82,9 @@ class Optimizer:
                         else m for m in messages]
             retry = {} if attempt == 1 else {"temperature": max(self.client.temperature, RETRY_TEMPERATURE),
                                              "seed": self.config.seed + attempt}
+            self.check_llm_budget()
             reply = self.client.complete(messages, schema=schema, **retry)
+            self.state.llm_calls += not reply.cached
             proposal = parse_reply(reply.text, variables)
             changed = {k: v for k, v in proposal.values.items() if v != current.get(k)}
             problems = list(proposal.problems)
@@ -99,6 +102,7 @@ class Optimizer:
     def _try(self, index: int, changed: dict) -> str:
         candidate = {**self.state.best_values, **changed}
         label = ", ".join(f"{self.names[k]}={_preview(v, 60)}" for k, v in changed.items())
+        self.spend_metric_calls(len(self.evaluator.val), "validating the candidate")
         try:
             score = self.evaluator.score(candidate)
         except TrialError as exc:
@@ -113,6 +117,31 @@ class Optimizer:
             self.state.best_values, self.state.best = candidate, score
         return f"tried {label}: {score:.3f} ({'kept' if kept else 'rolled back'})"
 
+    # -- budgets ----------------------------------------------------------------------------------
+    def spend_metric_calls(self, count: int, purpose: str) -> None:
+        """Count `count` example evaluations, or stop before them if they would pass --max-metric-calls."""
+        from tracec.llm.common import BudgetExceeded
+
+        limit = self.config.max_metric_calls
+        if limit is not None and self.state.metric_calls + count > limit:
+            raise BudgetExceeded(f"max_metric_calls {limit}: {self.state.metric_calls} spent, {purpose} needs {count}")
+        self.state.metric_calls += count
+
+    def spent(self) -> str:
+        """What the run has used so far, against each limit set: "metric calls 34/40, LLM calls 5"."""
+        def against(count: int, limit: int | None) -> str:
+            return f"{count}/{limit}" if limit is not None else str(count)
+
+        return (f"metric calls {against(self.state.metric_calls, self.config.max_metric_calls)}, "
+                f"LLM calls {against(self.state.llm_calls, self.config.max_llm_calls)}")
+
+    def check_llm_budget(self) -> None:
+        from tracec.llm.common import BudgetExceeded
+
+        limit = self.config.max_llm_calls
+        if limit is not None and self.state.llm_calls >= limit:
+            raise BudgetExceeded(f"max_llm_calls {limit}: {self.state.llm_calls} spent")
+
     # -- whole run --------------------------------------------------------------------------------
     def finished(self) -> bool:
         """The evaluator's best possible score is reached (e.g. every selected test passes)."""
@@ -121,7 +150,14 @@ class Optimizer:
     def run(self, progress) -> Result:
         state = self.state
         if state.baseline is None:
+            limit = self.config.max_metric_calls
+            if limit is not None and limit < len(self.evaluator.val):
+                from tracec.errors import UsageError
+
+                raise UsageError(f"max_metric_calls {limit} is less than one validation of the baseline "
+                                 f"({len(self.evaluator.val)} example evaluations); raise it")
             state.baseline = state.best = self.evaluator.baseline()
+            state.metric_calls += len(self.evaluator.val)
             self.store.save()
         result = Result(state.baseline, state.best)
         from tracec.llm.common import BudgetExceeded, LLMError
@@ -133,7 +169,7 @@ class Optimizer:
                 state.step = index
                 state.log.append(f"step {index}: {message}")
                 self.store.save()
-                progress(index, message, state.best)
+                progress(index, message, state.best, self.spent())
         except BudgetExceeded as exc:
             result.stopped = f"budget: {exc}"
         except LLMError as exc:

@@ -25,17 +25,20 @@ class RunState:
     memory: list = field(default_factory=list)     # one line per step, shown to the optimizer
     log: list = field(default_factory=list)        # one line per step, shown to the user
     trials: list = field(default_factory=list)     # {"step", "changed", "score", "kept"} per candidate tried
+    metric_calls: int = 0                          # example evaluations spent (--max-metric-calls)
+    llm_calls: int = 0                             # model calls spent, cached replies not counted
 
     def to_json(self) -> dict:
         return {"step": self.step, "baseline": self.baseline, "best": self.best, "memory": self.memory,
-                "log": self.log, "trials": self.trials, "best_values": {k: repr(v) for k, v in self.best_values.items()}}
+                "log": self.log, "trials": self.trials, "metric_calls": self.metric_calls,
+                "llm_calls": self.llm_calls, "best_values": {k: repr(v) for k, v in self.best_values.items()}}
 
     @classmethod
     def from_json(cls, data: dict) -> "RunState":
         # values are literals (params) or source text (code), so repr/literal_eval round-trips them
         values = {k: ast.literal_eval(v) for k, v in data.get("best_values", {}).items()}
         return cls(data["step"], data["baseline"], data["best"], values, data["memory"], data.get("log", []),
-                   data.get("trials", []))
+                   data.get("trials", []), data.get("metric_calls", 0), data.get("llm_calls", 0))
 
 
 def write_json(path: Path, data) -> None:
