@@ -1,5 +1,6 @@
-"""Candidates tried in the running process: recompiled trainable code extends the live module's table,
-runs through every existing reference, records like the original, and is undone exactly."""
+"""Candidates: recompiled trainable code extends a live module's table and records like the original
+(the compiler's `first_ids`), a candidate becomes files through the patch writer's splice, and a class
+attribute param is reached through attribute reads."""
 
 from __future__ import annotations
 
@@ -68,35 +69,19 @@ def test_swapped_code_object_records_the_candidate_statements(tmp_path):
     assert module.use(3) == 7
 
 
-def _live(tmp_path, name):
-    from tracec.optimize.candidates import LiveParams, find_targets
+def test_candidate_files_are_the_patch_writers_splice_and_skip_unchanged_values(tmp_path):
+    from tracec.optimize.candidates import CandidateSources, TrialError, find_targets
 
-    module = load_module(tmp_path, name, SOURCE, instrument=True, all_functions=False)
-    targets = find_targets([module._tracec_m])
-    return module, LiveParams(tmp_path, targets, {f"{name}.py": SOURCE})
-
-
-def test_live_params_install_values_and_code_then_restore(tmp_path):
-    module, live = _live(tmp_path, "cand_live")
-    keep = module.double          # a reference taken before: it must run the candidate too
-    assert set(live.targets) == {"cand_live:SCALE", "cand_live:double"}
-    code = "def double(x):\n    return x * SCALE * 10\n"
-    live.install({"cand_live:SCALE": 3, "cand_live:double": code})
-    assert module.use(2) == 61 and keep(1) == 30
-    with tracec.record() as run:
-        module.use(2)
-    assert any(n.code == "return x * SCALE * 10" for n in run.nodes)
-    live.restore()
-    assert module.use(2) == 5 and module.SCALE == 2
-
-
-def test_live_params_refuse_a_candidate_that_cannot_be_swapped(tmp_path):
-    from tracec.optimize.candidates import TrialError
-
-    module, live = _live(tmp_path, "cand_bad")
-    with pytest.raises(TrialError):
-        live.install({"cand_bad:double": "def double(x):\n    return (\n"})
-    assert module.use(2) == 5          # nothing half-installed
+    module = load_module(tmp_path, "cand_files", SOURCE, instrument=True, all_functions=False)
+    sources = CandidateSources(tmp_path, find_targets([module._tracec_m]), {"cand_files.py": SOURCE})
+    initial = {"cand_files:SCALE": 2}
+    assert sources.files({"cand_files:SCALE": 2}, initial) == {}     # equal to the source: no file changes
+    (text,) = sources.files({"cand_files:SCALE": 3, "cand_files:double": "def double(x):\n    return x * 10"},
+                            initial).values()
+    assert 'SCALE = tracec.param(3, doc="multiplier")' in text and "    return x * 10\n" in text
+    assert "@tracec.trainable\ndef double(x):" in text                # the decorator stays
+    with pytest.raises(TrialError, match="does not parse"):
+        sources.files({"cand_files:double": "def double(x):\n    return (\n"}, initial)
 
 
 CLASS_SOURCE = """\
@@ -113,9 +98,7 @@ class Agent:
 """
 
 
-def test_class_level_param_is_linked_through_attribute_reads_and_tried_on_the_class(tmp_path):
-    from tracec.optimize.candidates import LiveParams, find_targets
-
+def test_class_level_param_is_linked_through_attribute_reads(tmp_path):
     module = load_module(tmp_path, "cand_cls", CLASS_SOURCE, instrument=True, all_functions=False)
     agent = module.Agent()
     with tracec.record() as run:
@@ -125,12 +108,3 @@ def test_class_level_param_is_linked_through_attribute_reads_and_tried_on_the_cl
     assert "cand_cls:Agent.PROMPT" in reached            # reached through `self.PROMPT`
     param = run.nodes[reached["cand_cls:Agent.PROMPT"].param.node]
     assert param.value == "'Be brief.'"
-    live = LiveParams(tmp_path, find_targets([module._tracec_m]), {"cand_cls.py": CLASS_SOURCE})
-    live.install({"cand_cls:Agent.PROMPT": "Explain."})
-    assert agent.act("hi?") == "Explain. hi?"
-    with tracec.record() as run:
-        agent.act("x")
-    run.feedback(run.outputs[-1], "ok", score=1.0)
-    assert run.nodes[run.backward()["cand_cls:Agent.PROMPT"].param.node].value == "'Explain.'"
-    live.restore()
-    assert agent.act("hi?") == "Be brief. hi?"

@@ -56,16 +56,9 @@ CASES = [
      'import tracec\n@tracec.trainable\ndef parse(s):\n    return int(s)\n', "2:9"),
     ("TC202", 'from tracec import *\n@trainable\ndef parse(s):\n    return int(s)\n',
      'from tracec import trainable\n@trainable\ndef parse(s):\n    return int(s)\n', "1:1"),
-    ("TC203", 'import tracec\ndef make():\n    @tracec.trainable\n    def parse(s):\n        return int(s)\n'
-     '    return parse\n',
-     'import tracec\n@tracec.trainable\ndef parse(s):\n    return int(s)\ndef make():\n    return parse\n', "4:9"),
     ("TC204", 'import tracec\n@tracec.trainable\nclass Parser:\n    def parse(self, s):\n        return int(s)\n',
      'import tracec\nclass Parser:\n    @tracec.trainable\n    def parse(self, s):\n        return int(s)\n',
      "2:1"),
-    ("TC205", 'import tracec\nclass Parser:\n    @property\n    @tracec.trainable\n    def value(self):\n'
-     '        return 1\n',
-     'import tracec\nclass Parser:\n    @property\n    def value(self):\n        return self.compute()\n'
-     '    @tracec.trainable\n    def compute(self):\n        return 1\n', "3:5"),
     ("TC001", 'import tracec\nX = tracec.param(1\n', 'import tracec\nX = tracec.param(1)\n', "2:"),
 ]
 

@@ -65,7 +65,7 @@ class FakeEvaluator:
 
     def __init__(self, real: TaskEvaluator, stop_at=None, broken=()):
         self.real, self.stop_at, self.broken, self.scored = real, stop_at, set(broken), []
-        for name in ("targets", "originals", "initial", "live", "train", "val", "label", "resume_args"):
+        for name in ("targets", "originals", "initial", "sources", "train", "val", "label", "resume_args"):
             setattr(self, name, getattr(real, name))
 
     def baseline(self) -> float:

@@ -122,6 +122,22 @@ def test_candidates_that_hang_or_kill_their_process_are_rejected(tmp_path, scrip
     assert snapshot(root) == before
 
 
+def test_a_candidate_that_writes_its_own_file_is_rejected_and_the_tree_stays_identical(tmp_path, scripted_llm):
+    """The tests run in a scratch copy holding the candidate's patched files: a candidate that writes its own
+    file is rejected, the user's tree stays untouched, and the next candidate is tried in a clean copy."""
+    root = make_project(tmp_path)
+    before = snapshot(root)
+    vandal = code_reply("    open(__file__, 'a').write('# vandalised\\n')\n    return 'Hello, ' + name + '!'")
+    result = optimize(root, scripted_llm([vandal, FIX]), "--pytest", "tests", "-k", SELECT, "--steps", "2",
+                      "--no-cache")
+    assert result.returncode == 0, result.stderr
+    log = [line for line in result.stderr.splitlines() if line.startswith("step ")]
+    assert "candidate rejected: the candidate modified the project file app.py" in log[0], log
+    assert "1.000 (kept)" in log[1], log
+    assert snapshot(root) == before
+    assert not (root / ".tracec" / "scratch").exists()
+
+
 def test_usage_errors_exit_2_with_one_line(tmp_path, scripted_llm):
     root = make_project(tmp_path)
     (root / "task.py").write_text("train = [1]\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,3 +199,67 @@ def test_the_summary_reports_each_budget_spent_and_left(tmp_path, scripted_llm):
     assert result.returncode == 0, result.stderr
     assert "stopped early: budget: max_metric_calls 9: 8 spent, validating the candidate needs 4" in result.stdout
     assert "spent: metric calls 8 of 9 (1 left), LLM calls 1" in result.stdout
+
+
+ESCAPE = code("    import pathlib\n"
+              "    mine = pathlib.Path(__file__).resolve()   # .tracec/scratch/<pid>/slot-N/app.py in the copy\n"
+              "    (mine.parents[4] / 'app.py').write_text('# vandalised through an absolute path\\n')\n"
+              "    return 'Hello ' + name + '!'\n")
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (apt install bubblewrap)")
+def test_under_sandbox_a_candidate_cannot_write_the_users_tree_by_an_absolute_path(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    before = snapshot(root)
+    result = optimize(root, scripted_llm([ESCAPE, reply({"GREETING": "Hello"})]), "--steps", "2", "--sandbox")
+    assert result.returncode == 0, result.stderr
+    assert snapshot(root) == before                          # the write failed: a read-only file system
+    step1 = next(line for line in result.stderr.splitlines() if line.startswith("step 1/2"))
+    assert step1.endswith("0.000 (rolled back)"), step1      # run() raised OSError: read-only file system
+    assert "0.000 -> 0.500" in result.stdout                 # the run went on, and the sandboxed step 2 counts
+    assert apply_and_score(root) == claimed(root) == 0.5
+
+
+def test_sandbox_without_bubblewrap_is_a_one_line_usage_error(tmp_path, scripted_llm):
+    root = make_project(tmp_path)
+    env = {**os.environ, "TRACEC_MODEL": "", "PATH": str(Path(sys.executable).parent)}
+    result = subprocess.run([TRACEC, "optimize", "task.py", "--sandbox", "--model", "openai/x", "--api-base",
+                             scripted_llm([]).url], cwd=root, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("apt install bubblewrap`) or run without --sandbox")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+NESTED = '''\
+import tracec
+
+GREETING = tracec.param("Hi", doc="the greeting word")
+
+
+@tracec.trace
+def answer(name):
+    @tracec.trainable(doc="formats the greeting")
+    def fmt(n):
+        return GREETING + " " + n
+
+    return fmt(name) + "|" + Box().label
+
+
+class Box:
+    @property
+    @tracec.trainable(doc="the box's label")
+    def label(self):
+        return "x"
+'''
+
+
+def test_a_nested_trainable_and_one_behind_property_are_optimized_and_patched(tmp_path, scripted_llm):
+    task = TASK.replace('0.5 * output.startswith("Hello") + 0.5 * output.endswith("!")',
+                        '0.5 * ("!|" in output) + 0.5 * output.endswith("y")')
+    root = make_project(tmp_path, app=NESTED, task=task)
+    replies = [reply({"answer.<locals>.fmt": "def fmt(n):\n    return GREETING + ' ' + n + '!'"}),
+               reply({"Box.label": "def label(self):\n    return 'y'"})]
+    result = optimize(root, scripted_llm(replies), "--steps", "2")
+    assert result.returncode == 0, result.stderr
+    assert "0.000 -> 1.000" in result.stdout
+    assert apply_and_score(root) == claimed(root) == 1.0

@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--max-tokens", type=_jobs, metavar="T", help="completion tokens per LLM call")
     optimize.add_argument("--resume", metavar="RUN_ID", help="continue the run in .tracec/runs/RUN_ID")
     optimize.add_argument("--workers", type=_jobs, metavar="K", help="worker processes evaluating examples in parallel (default: the number of cores)")
+    optimize.add_argument("--sandbox", action="store_true", default=None,
+                          help="run the workers under bubblewrap: everything read-only but the scratch copies")
     optimize.add_argument("--no-cache", action="store_true", help="do not reuse cached LLM replies")
     optimize.add_argument("--trial-timeout", type=float, metavar="S",
                           help="stop scoring a candidate after S seconds and reject it (default 60)")

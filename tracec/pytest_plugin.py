@@ -15,7 +15,6 @@ per-test hooks. With `--tracec`:
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 
@@ -34,8 +33,11 @@ def pytest_addoption(parser) -> None:
     group.addoption("--tracec-report", metavar="FILE", default=None,
                     help="with --tracec: write each test's outcome, feedback and graph as JSON to FILE")
     group.addoption("--tracec-candidate", metavar="FILE", default=None,
-                    help="with --tracec: run with the parameter values in FILE installed (written by "
-                    "`tracec optimize --pytest`; not meant to be written by hand)")
+                    help="with --tracec: how `tracec optimize --pytest` wants this run (written by it; not "
+                    "meant to be written by hand)")
+    group.addoption("--tracec-root", metavar="DIR", default=None,
+                    help="with --tracec: the project root (default: found from pytest's rootdir; set by "
+                    "`tracec optimize --pytest` to its scratch copy of the project)")
 
 
 def _enabled(options) -> bool:
@@ -48,19 +50,25 @@ def pytest_load_initial_conftests(early_config, parser, args) -> None:
     # plugins get this hook, which is what the entry point makes us.
     if _enabled(early_config.known_args_namespace):
         from tracec.importhook import install
-        from tracec.project import find_project_root
 
-        install(find_project_root(early_config.rootpath))
+        install(_root(early_config.known_args_namespace, early_config.rootpath))
 
 
 def pytest_configure(config) -> None:
     if _enabled(config.option):
         from tracec.importhook import install
-        from tracec.project import find_project_root
 
-        root = find_project_root(config.rootpath)
+        root = _root(config.option, config.rootpath)
         install(root)   # again: harmless, and covers sessions started without the entry point (-p)
         config.pluginmanager.register(TracecSession(config, root), "tracec-recorder")
+
+
+def _root(options, rootpath):
+    from pathlib import Path
+
+    from tracec.project import find_project_root
+
+    return Path(options.tracec_root).resolve() if options.tracec_root else find_project_root(rootpath)
 
 
 class TracecSession:
@@ -83,21 +91,16 @@ class TracecSession:
     # -- collection: what can be optimized, and the candidate to try -------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session) -> None:
-        from tracec.optimize.candidates import TrialError
-
         self.collected = [item.nodeid for item in session.items]
-        self.targets = _targets(self.root)           # before a candidate changes any value
-        values = self.candidate.get("values")
-        if values:
-            try:
-                _install(self.root, {k: ast.literal_eval(v) for k, v in values.items()})
-            except TrialError as exc:
-                self.error = str(exc)
-            except Exception as exc:   # the candidate's own module-level code failed, e.g. a bad import
-                self.error = f"installing the candidate failed: {type(exc).__name__}: {exc}"
-            if self.error is not None:
-                session.shouldstop = f"tracec: {self.error}"
-                session.items[:] = []
+        self.targets = _targets(self.root)
+        origin = self.candidate.get("origin")
+        strays = _imported_from(origin, self.root) if origin else []
+        if strays:   # the tests import the user's tree, not the optimizer's copy: nothing would be validated
+            self.error = (f"the module {strays[0]} was imported from {origin} itself, not from the optimizer's "
+                          "copy (an editable install with an import finder?); make the tests import the project "
+                          "from its folder (e.g. `pythonpath = [\".\"]` in [tool.pytest.ini_options])")
+            session.shouldstop = f"tracec: {self.error}"
+            session.items[:] = []
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:   # e.g. a test module that does not import: say which, in one line
@@ -169,7 +172,7 @@ class TracecSession:
         where = f"report: {self.report_path}" if self.report_path else "no report (add --tracec-report FILE)"
         line = f"tracec: recorded {len(self.tests)} test(s), {nodes} node(s); {where}"
         if self.error:
-            line += f"; candidate not installed: {self.error}"
+            line += f"; tests not run: {self.error}"
         terminalreporter.write_line(line)
 
 
@@ -219,19 +222,14 @@ def _site_values() -> dict[str, str]:
     return {key: text for key, text in texts.items() if text is not None}
 
 
-def _install(root, values: dict) -> None:
-    """Install candidate values exactly as the in-process optimizer does (candidates.LiveParams)."""
-    import importlib
+def _imported_from(origin: str, root) -> list[str]:
+    """Modules loaded from the user's project tree `origin` rather than from the copy `root` runs in."""
+    import sys
 
-    from tracec.optimize.candidates import LiveParams, TrialError, find_targets, project_hooks, read_originals
+    from tracec.importhook import ProjectFiles
+    from tracec.project import is_under
 
-    for key in values:   # a module the tests import lazily is loaded (instrumented) now
-        try:
-            importlib.import_module(key.split(":", 1)[0])
-        except ImportError as exc:
-            raise TrialError(f"cannot import the module of {key}: {exc}") from None
-    targets = find_targets(project_hooks(root))
-    unknown = sorted(set(values) - set(targets))
-    if unknown:
-        raise TrialError(f"{unknown[0]} is no trainable parameter of the modules these tests load")
-    LiveParams(root, targets, read_originals(root, {targets[k].file for k in values})).install(values)
+    project = ProjectFiles(origin)   # the user's own files: not its virtualenvs, site-packages, .tracec
+    return sorted(name for name, module in list(sys.modules.items())
+                  if isinstance(path := getattr(module, "__file__", None), str) and path in project
+                  and not is_under(path, root))

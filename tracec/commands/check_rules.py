@@ -1,12 +1,12 @@
 """The annotation rules of `tracec check`: a read-only LibCST pass over one module's source (check.py
 imports this module only when a file mentions tracec, so checking other files loads no LibCST).
 
-Each rule names something the transform, the patch writer or the in-process trial would silently skip
-or refuse, so it is reported before `tracec optimize` runs. The decisions are the ones those modules
-make: tracec names are resolved with `transforms.annotations` (`tracec_names`, `api_name`), a def is trainable when
-`transforms.annotations.function_annotation` says so, a param value must be what `tracec.patches.splice` can
-splice (its `first_argument`, then the one rule of `tracec.literals`), and a nested trainable is
-refused like `candidates.live_function` refuses `<locals>`. Rule codes are stable (RULES below).
+Each rule names something the transform or the patch writer would silently skip or refuse, so it is
+reported before `tracec optimize` runs. The decisions are the ones those modules make: tracec names are
+resolved with `transforms.annotations` (`tracec_names`, `api_name`), a param value must be what
+`tracec.patches.splice` can splice (its `first_argument`, then the one rule of `tracec.literals`). Rule
+codes are stable (RULES below); TC203 (a nested trainable def) and TC205 (a trainable behind @property)
+are retired: candidates are tried as patched files, which reach both.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from tracec.literals import require_writable, spelled_repr
 from tracec.patches.splice import first_argument
 from tracec.transforms import syntax_error
-from tracec.transforms.annotations import api_name, function_annotation, tracec_names
+from tracec.transforms.annotations import api_name, tracec_names
 from tracec.transforms.libcst_limits import parse as parse_with_workarounds
 
 RULES = {
@@ -29,15 +29,9 @@ RULES = {
     "TC102": "two tracec.param calls on one line: the patch writer cannot tell them apart",
     "TC201": "tracec.trace/trainable called as a function (e.g. on a lambda) instead of decorating a def",
     "TC202": "a tracec annotation reached through a name tracec cannot see (alias, container, star import)",
-    "TC203": "a trainable function nested in another function: the optimizer cannot try it in process",
     "TC204": "tracec.trace/trainable on a class: only functions are instrumented",
-    "TC205": "a trainable function hidden behind @property-like decorators: the optimizer cannot reach it",
 }
 
-# decorators whose result exposes neither the function nor `__wrapped__` (candidates.live_function
-# follows only those, plus staticmethod/classmethod's `__func__`)
-_HIDING_DECORATORS = frozenset({"property", "cached_property", "functools.cached_property"})
-_HIDING_ATTRIBUTES = frozenset({"setter", "getter", "deleter"})   # @x.setter on a property
 
 
 @dataclass(frozen=True)
@@ -66,7 +60,6 @@ class _Rules(cst.CSTVisitor):
         super().__init__()
         self.aliases = aliases
         self.parents: list[cst.CSTNode] = []
-        self.functions = 0          # depth of enclosing defs
         self.locals: list[set[str]] = []   # parameter names of the enclosing defs and lambdas
         self.param_lines: set[int] = set()
         self.problems: list[Problem] = []
@@ -92,11 +85,7 @@ class _Rules(cst.CSTVisitor):
             self.reference(node)
         elif isinstance(node, cst.Call):
             self.call(node)
-        elif isinstance(node, cst.FunctionDef):
-            self.function(node)
         self.parents.append(node)
-        if isinstance(node, cst.FunctionDef):
-            self.functions += 1
         if isinstance(node, (cst.FunctionDef, cst.Lambda)):
             self.locals.append(_parameter_names(node.params))
         return super().on_visit(node)
@@ -105,8 +94,6 @@ class _Rules(cst.CSTVisitor):
         if isinstance(original_node, (cst.Import, cst.ImportFrom)):
             return super().on_leave(original_node)
         self.parents.pop()
-        if isinstance(original_node, cst.FunctionDef):
-            self.functions -= 1
         if isinstance(original_node, (cst.FunctionDef, cst.Lambda)):
             self.locals.pop()
         return super().on_leave(original_node)
@@ -190,25 +177,6 @@ class _Rules(cst.CSTVisitor):
         except TypeError as exc:
             self.report(value, "TC101", str(exc).replace("tracec.param: its value must",
                                                          "tracec.param value must"))
-
-    # -- trainable defs ------------------------------------------------------------------------
-    def function(self, node: cst.FunctionDef) -> None:
-        traced, trainable, _ = function_annotation(node, self.aliases)
-        if not trainable:
-            return
-        name = node.name.value
-        if self.functions:
-            self.report(node.name, "TC203", f"trainable function {name} is nested in another function; "
-                        "the optimizer cannot try it in process, so it is never improved: move it to "
-                        "module or class level")
-        for decorator in node.decorators:
-            expr = decorator.decorator
-            spelled = cst.helpers.get_full_name_for_node(expr) or ""
-            if spelled in _HIDING_DECORATORS or spelled.rpartition(".")[2] in _HIDING_ATTRIBUTES:
-                self.report(decorator, "TC205", f"@{spelled} hides trainable function {name} from the "
-                            "optimizer (it finds functions through their name or __wrapped__); make the "
-                            "property call a trainable method instead")
-
 
 def _not_read(node: cst.CSTNode, parents: list[cst.CSTNode]) -> bool:
     """True when `node` is not a read of a value: a binding target (also inside a target tuple), or the

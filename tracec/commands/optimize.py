@@ -32,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
              "seed": args.seed, "budget_usd": args.budget_usd, "max_tokens": args.max_tokens,
              "max_metric_calls": args.max_metric_calls, "max_llm_calls": args.max_llm_calls,
              "workers": args.workers, "cache": False if args.no_cache else None,
-             "trial_timeout": args.trial_timeout}
+             "trial_timeout": args.trial_timeout, "sandbox": args.sandbox}
     try:
         store = RunStore.open(root, args.resume) if args.resume is not None else None
         config = resolve(root, flags) if store is None else store.config_with(flags)
@@ -41,7 +41,8 @@ def main(args: argparse.Namespace) -> int:
 
             evaluator = PytestEvaluator(root, args.pytest, args.keyword, config.trial_timeout)
         else:
-            evaluator = TaskEvaluator(task_path, root, config.workers or os.cpu_count() or 1, config.trial_timeout)
+            evaluator = TaskEvaluator(task_path, root, config.workers or os.cpu_count() or 1, config.trial_timeout,
+                                      sandbox=config.sandbox)
         store = store or RunStore.create(root, config, evaluator.resume_args)
     except ValueError as exc:   # a run to resume that cannot be read (ConfigError, TaskError are UsageErrors)
         raise UsageError(str(exc)) from None

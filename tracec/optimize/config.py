@@ -61,6 +61,8 @@ class OptimizeConfig:
                            "(`--no-cache` turns it off)")
     trial_timeout: float = _setting(float, 60.0, "seconds to score one candidate before it is stopped "
                                     "and rejected", POSITIVE)
+    sandbox: bool = _setting(bool, False, "run the workers under bubblewrap (`bwrap`): the whole filesystem "
+                             "read-only but the scratch copies (`--sandbox`)")
     model_source: str = "default"   # where `model` came from, for the run summary (not a setting)
 
 

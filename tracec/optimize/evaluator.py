@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any, Protocol, Sequence
 
-from tracec.optimize.candidates import LiveParams, Target
+from tracec.optimize.candidates import CandidateSources, Target
 
 UNSEEN = object()   # site_value(): the site has not run yet
 
@@ -16,7 +16,7 @@ class Evaluator(Protocol):
     targets: dict[str, Target]       # key -> what can change (tracec.param sites, @trainable functions)
     originals: dict[str, str]        # project-relative file -> its source when the run began
     initial: dict[str, Any]          # key -> the value in the source now
-    live: LiveParams                 # the patch writer's splice
+    sources: CandidateSources        # a candidate as files: what the workers run and the patch contains
     train: Sequence[Any]             # examples the minibatches are drawn from
     val: Sequence[Any]               # examples a candidate is scored on
     label: str                       # what `val` is, for the console ("4 examples", "12 test(s)")

@@ -40,7 +40,7 @@ class Optimizer:
         self.targets = evaluator.targets
         self.names = display_names(self.targets)   # key -> the name the user and the model see
         self.originals = evaluator.originals
-        self.live = evaluator.live                 # patch writing: the same splice the trials use
+        self.sources = evaluator.sources           # patch writing: the same splice the workers run
         self.initial = evaluator.initial
         self.state: RunState = store.state
 
@@ -192,8 +192,8 @@ class Optimizer:
 
         pending = pending_changes(self.root)
         patches = []
-        for file, keys in self.live.by_file(result.changed).items():
-            new = self.live.patched_source(file, keys, {k: result.changed[k][1] for k in keys})
+        for file, keys in self.sources.by_file(result.changed).items():
+            new = self.sources.patched_source(file, keys, {k: result.changed[k][1] for k in keys})
             summary = (f"tracec optimize run {self.store.run_id}: score {result.baseline:.3f} -> "
                        f"{result.best:.3f} on {self.evaluator.label}")
             same = pending.get((file, sha256_text(self.originals[file]), sha256_text(new)))

@@ -2,11 +2,12 @@
 (train = val), the score is the fraction of them that pass, and every run happens in a
 `python -m pytest --tracec` subprocess (tracec/pytest_plugin.py) that writes a JSON report.
 
-The optimizer never executes candidate code: it writes the candidate's values to a file the child's
-plugin installs after collection with the same candidates.LiveParams the in-process mode uses, so the
-child runs exactly the code the patch would contain. A child that runs past trial_timeout is killed with
-its whole process group; one that crashes, calls os._exit or is killed by a signal leaves no report,
-and the candidate is rejected with a one-line reason. The interface: evaluator.py."""
+The optimizer never executes candidate code. Each evaluation runs in a scratch copy of the project
+(scratch.py) holding the candidate's files exactly as its patch would write them (candidates.
+CandidateSources, the patch writer's splice), with `--tracec-root` naming the copy; a candidate that
+modifies a file of the copy is rejected and the copy is synced back. A child that runs past trial_timeout
+is killed with its whole process group; one that crashes, calls os._exit or is killed by a signal leaves
+no report, and the candidate is rejected with a one-line reason. The interface: evaluator.py."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tracec.optimize.candidates import LiveParams, Target, TrialError, read_originals
+from tracec.optimize.candidates import CandidateSources, Target, TrialError, read_originals
 from tracec.optimize.evaluator import UNSEEN
 from tracec.optimize.task import Outcome, TaskError
 from tracec.optimize.task_evaluator import code_values
@@ -58,21 +59,28 @@ class PytestEvaluator:
             raise TaskError(f"the modules {' '.join(tests)} import have no tracec.param or @trainable function "
                             f"under {root}")
         self.originals = read_originals(root, {t.file for t in self.targets.values()})
-        self.live = LiveParams(root, self.targets, self.originals)   # patch writing only, never installed here
+        self.sources = CandidateSources(root, self.targets, self.originals)
+        from tracec.optimize.scratch import ScratchCopy
+
+        self.copy = ScratchCopy.create(root, root / ".tracec" / "scratch" / f"{os.getpid()}-pytest")
         self.initial = {t["key"]: ast.literal_eval(t["value"]) for t in report["targets"] if t["value"] is not None}
         self.initial.update(code_values(self.targets, self.originals))
         self._site_values: dict[str, str] = {}
         self._failing: dict[str, list[str]] = {}   # candidate -> the tests it failed, to pick minibatches
 
     # -- the subprocess ---------------------------------------------------------------------------------
-    def _pytest(self, args: list[str], candidate: dict, cwd: Path) -> dict:
+    def _pytest(self, args: list[str], candidate: dict, cwd: Path, root: Path | None = None) -> dict:
         """Run pytest with the plugin in a child process group; its report, or TrialError with the reason."""
-        work = self.root / ".tracec" / "pytest"
+        # inside the tree pytest runs in: it finds its rootdir and ini file from the common folder of every
+        # path on its command line, the report's too
+        work = (root or self.root) / ".tracec" / "pytest"
         work.mkdir(parents=True, exist_ok=True)
         stem = work / f"{os.getpid()}-{next(self._runs)}"
         report_path, candidate_path = stem.with_suffix(".report.json"), stem.with_suffix(".candidate.json")
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tracec",
                    "--tracec-report", str(report_path)]
+        if root is not None:
+            command += ["--tracec-root", str(root)]
         if candidate:
             from tracec.fileio import write_atomic
 
@@ -101,8 +109,18 @@ class PytestEvaluator:
         return report
 
     def _run(self, nodeids, values: dict, record: bool) -> dict:
-        candidate = {"record": record, "values": {k: repr(v) for k, v in values.items()}}
-        report = self._pytest(["--", *nodeids], candidate, cwd=self.rootdir)
+        files = self.sources.files(values, self.initial)
+        candidate = {"record": record, "origin": str(self.root)}
+        self.copy.write(files)
+        try:
+            report = self._pytest(["--", *nodeids], candidate, cwd=self.copy.path / self.rootdir.relative_to(self.root),
+                                  root=self.copy.path)
+            modified = self.copy.changed()
+            if modified:
+                raise TrialError(f"the candidate modified the project file {modified[0]} while the tests ran; "
+                                 "candidates must not write project files")
+        finally:
+            self.copy.sync(sorted({*files, *self.copy.changed()}))
         self._site_values.update(report.get("site_values", {}))
         ran = {t["nodeid"] for t in report["tests"]}
         self._failing[_key(values)] = [t["nodeid"] for t in report["tests"] if t["outcome"] not in PASSING] + [
@@ -155,6 +173,11 @@ class PytestEvaluator:
         return UNSEEN if text is None else ast.literal_eval(text)
 
     def close(self) -> None:
+        self.copy.remove()
+        try:
+            self.copy.path.parent.rmdir()   # only when empty: another run may be using it
+        except OSError:
+            pass
         try:
             (self.root / ".tracec" / "pytest").rmdir()   # only when empty: another run may be using it
         except OSError:

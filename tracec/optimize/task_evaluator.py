@@ -9,7 +9,7 @@ import os
 import textwrap
 from pathlib import Path
 
-from tracec.optimize.candidates import LiveParams, Target, TrialError, read_originals
+from tracec.optimize.candidates import CandidateSources, Target, TrialError, read_originals
 from tracec.optimize.evaluator import UNSEEN
 from tracec.optimize.task import Outcome, TaskError
 from tracec.optimize.worker_pool import WorkerPool
@@ -49,11 +49,11 @@ def literal_values(reprs: dict[str, str]) -> dict[str, object]:
 class TaskEvaluator:
     stop_at = None   # a task's scores need not top out at 1.0: run every step
 
-    def __init__(self, task: Path, root: Path, workers: int, trial_timeout: float) -> None:
+    def __init__(self, task: Path, root: Path, workers: int, trial_timeout: float, sandbox: bool = False) -> None:
         if not task.is_file():
             raise TaskError(f"{task}: no such task file")
         self.root = root
-        self.pool = WorkerPool(root, task, workers, trial_timeout)
+        self.pool = WorkerPool(root, task, workers, trial_timeout, sandbox)
         try:
             probe = self.pool.probe()
         except BaseException:
@@ -61,7 +61,7 @@ class TaskEvaluator:
             raise
         self.targets = {t["key"]: Target(**t) for t in probe["targets"]}
         self.originals = read_originals(root, {t.file for t in self.targets.values()})
-        self.live = LiveParams(root, self.targets, self.originals)   # the splice; nothing is installed here
+        self.sources = CandidateSources(root, self.targets, self.originals)
         self.initial: dict[str, object] = literal_values(probe["initial"])
         self.initial.update(code_values(self.targets, self.originals))
         self.train = [("train", i) for i in range(probe["train"])]
@@ -70,19 +70,8 @@ class TaskEvaluator:
         self.resume_args = os.path.relpath(task)
         self._site_values: dict[str, object] = {}
 
-    def sources(self, values: dict) -> dict[str, str]:
-        """The project files a candidate changes, as its patch would leave them."""
-        from tracec.patches.splice import PatchError
-
-        changed = {k: v for k, v in values.items() if k in self.targets and v != self.initial.get(k, UNSEEN)}
-        try:
-            return {file: self.live.patched_source(file, keys, changed)
-                    for file, keys in self.live.by_file(changed).items()}
-        except PatchError as exc:
-            raise TrialError(str(exc)) from None
-
     def _evaluate(self, values: dict, examples, record: bool) -> list[dict]:
-        entries, sites = self.pool.evaluate(self.sources(values), list(examples), record)
+        entries, sites = self.pool.evaluate(self.sources.files(values, self.initial), list(examples), record)
         self._site_values.update(literal_values(sites))
         return entries
 

@@ -89,8 +89,11 @@ def run_examples(request: dict, setup: dict, copy: Path) -> dict:
         if probe or not request.get("sources"):
             raise
         return {"error": str(exc)}   # the candidate's own code failed to import: reject it
-    strays = sorted(name for name, module in sys.modules.items()
-                    if _outside_copy(getattr(module, "__file__", None), Path(setup["root"]), copy))
+    from tracec.importhook import ProjectFiles
+
+    project = ProjectFiles(setup["root"])
+    strays = sorted(name for name, module in list(sys.modules.items())
+                    if _outside_copy(getattr(module, "__file__", None), project, copy))
     if strays:
         raise TaskFileError(f"the module {strays[0]} was imported from {Path(setup['root'])} itself, not from the "
                             "optimizer's copy (an editable install with an import finder?); install the project "
@@ -116,13 +119,22 @@ def run_examples(request: dict, setup: dict, copy: Path) -> dict:
     except Exception as exc:   # noqa: BLE001 - whatever pickling raises
         raise TaskFileError(f"{setup['task']}: run(example) returned a value that cannot be pickled ({exc}); the "
                             "optimizer scores outputs in a process of their own: return plain data") from None
-    sites = {key: repr(value) for key, value in _site_values().items()}
+    sites = _literal_texts(_site_values())
     return {"results": entries, "outputs": base64.b64encode(pickled).decode("ascii"), "site_values": sites}
 
 
-def _outside_copy(path, root: Path, copy: Path) -> bool:
-    return isinstance(path, str) and is_under(path, root) and not is_under(path, copy) \
-        and not is_under(path, root / ".tracec")
+def _outside_copy(path, project, copy: Path) -> bool:
+    """A module file of the user's own tree (not its virtualenvs or site-packages) outside the copy."""
+    return isinstance(path, str) and path in project and not is_under(path, copy)
+
+
+def _literal_texts(values: dict) -> dict[str, str]:
+    """Each value as the literal the patch writer would write, read back with ast.literal_eval; a value
+    that has no such literal is left out (it can be neither shown as current nor written)."""
+    from tracec.literals import source_text
+
+    texts = {key: source_text(value) for key, value in values.items()}
+    return {key: text for key, text in texts.items() if text is not None}
 
 
 def _site_values() -> dict:
@@ -138,7 +150,7 @@ def _probe(task, copy: Path, loaded_before: set) -> dict:
 
     hooks = project_hooks(copy)
     targets = selected(find_targets(hooks), task)
-    initial = {key: repr(value) for key, value in bound_values(hooks).items()}
+    initial = _literal_texts(bound_values(hooks))
     preload = sorted(name for name, module in sys.modules.items() if name not in loaded_before
                      and name != "__tracec_task__" and not is_under(getattr(module, "__file__", None) or "/", copy))
     return {"targets": [{"key": t.key, "kind": t.kind, "file": t.file, "line": t.line, "doc": t.doc}

@@ -17,20 +17,34 @@ import sys
 import threading
 from pathlib import Path
 
+from tracec.errors import UsageError
 from tracec.optimize.candidates import TrialError
 from tracec.optimize.task import TaskError
 
 
+def sandboxed(work: Path) -> list[str]:
+    """The bubblewrap command line the host runs under with --sandbox: the whole filesystem read-only, the
+    work folder (scratch copies, results, TMPDIR) writable. The network stays: a workflow calls its models."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise UsageError("--sandbox needs bubblewrap (`bwrap`), which is not installed; install it (Debian, "
+                         "Ubuntu: `apt install bubblewrap`) or run without --sandbox")
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    return [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--bind", str(work), str(work),
+            "--setenv", "TMPDIR", str(work / "tmp"), "--die-with-parent", "--"]
+
+
 class WorkerPool:
-    def __init__(self, root: Path, task: Path, slots: int, timeout: float) -> None:
+    def __init__(self, root: Path, task: Path, slots: int, timeout: float, sandbox: bool = False) -> None:
         self.root, self.slots, self.timeout = root, slots, timeout
         self.work = root / ".tracec" / "scratch" / str(os.getpid())
+        prefix = sandboxed(self.work) if sandbox else []
         self.work.mkdir(parents=True, exist_ok=True)
         self._ids = itertools.count(1)
         self._pending: dict[int, concurrent.futures.Future] = {}
         self._lock = threading.Lock()
         self._log = open(self.work / "host.log", "wb")
-        self._host = subprocess.Popen([sys.executable, "-m", "tracec.optimize.worker_host"], cwd=self.work,
+        self._host = subprocess.Popen([*prefix, sys.executable, "-m", "tracec.optimize.worker_host"], cwd=self.work,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                       start_new_session=True)
         setup = {"root": str(root), "work": str(self.work), "slots": slots, "task": str(task.resolve()),
