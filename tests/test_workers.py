@@ -263,3 +263,20 @@ def test_a_nested_trainable_and_one_behind_property_are_optimized_and_patched(tm
     assert result.returncode == 0, result.stderr
     assert "0.000 -> 1.000" in result.stdout
     assert apply_and_score(root) == claimed(root) == 1.0
+
+
+def test_files_git_ignores_are_linked_not_copied_and_the_task_still_reads_them(tmp_path, scripted_llm):
+    task = TASK.replace('train = ["Ada", "Bob", "Cy", "Di"]',
+                        'import pathlib\ntrain = (pathlib.Path(__file__).parent / "data" / "names.txt").read_text().split()')
+    root = make_project(tmp_path, task=task)
+    (root / "data").mkdir()
+    (root / "data" / "names.txt").write_text("Ada Bob Cy Di\n")
+    (root / ".gitignore").write_text("data/\n")
+    from tracec.optimize.scratch import ScratchCopy
+
+    copy = ScratchCopy.create(root, tmp_path / "copy")
+    assert (tmp_path / "copy" / "data").is_symlink() and "data/names.txt" not in copy.manifest
+    assert "app.py" in copy.manifest and (tmp_path / "copy" / ".gitignore").is_file()
+    result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "0.000 -> 0.500" in result.stdout and "metric calls 12" in result.stdout   # 4 names read, 3 times

@@ -1,15 +1,19 @@
 """Scratch copies of the project, one per worker slot: candidates run against a copy, never the user's tree.
 
 A copy holds every file of the project but `.git/`, `.tracec/`, virtualenvs and caches (the folders
-`tracec instrument` skips). Its manifest is each file's (size, mtime_ns) after the last sync: a file a
-candidate modified, replaced or deleted differs from it and is reported, then copied back from the user's
-tree. Files a run creates are allowed (a task may write its own output) and removed on the next sync.
+`tracec instrument` skips). In a git checkout, files git ignores (data, caches, build output; often most
+of the bytes) are not copied but linked: each ignored top entry is a symlink to the original, so a task
+still reads them, and they are outside the manifest (under --sandbox they are read-only). The manifest is
+each copied file's (size, mtime_ns) after the last sync: a file a candidate modified, replaced or deleted
+differs from it and is reported, then copied back from the user's tree. Files a run creates are allowed
+(a task may write its own output) and removed on the next sync.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from tracec.fileio import write_atomic
@@ -18,8 +22,40 @@ from tracec.project import SKIP_DIR_NAMES
 Stat = tuple[int, int]
 
 
+def _skipped(root: Path, name: str) -> bool:
+    parts = name.rstrip("/").split("/")
+    return any(part in SKIP_DIR_NAMES or part in (".git", ".tracec") for part in parts) \
+        or os.path.isfile(os.path.join(root, name, "pyvenv.cfg"))
+
+
+def _git_paths(root: Path, *options: str) -> list[str] | None:
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", *options], capture_output=True,
+                                timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [os.fsdecode(p) for p in listed.split(b"\0") if p]
+
+
+def project_layout(root: Path) -> tuple[list[str], list[str]]:
+    """(files a scratch copy holds, top entries it links to the original), project-relative and sorted.
+    In a git work tree: what git tracks or would track is copied, what it ignores is linked; elsewhere
+    (or without git) every file is copied."""
+    if shutil.which("git"):
+        kept = _git_paths(root, "--cached", "--others", "--exclude-standard")
+        ignored = _git_paths(root, "--others", "--ignored", "--exclude-standard", "--directory")
+        if kept is not None and ignored is not None:
+            files = sorted({p for p in kept if not _skipped(root, p) and os.path.isfile(root / p)
+                            and not os.path.islink(root / p)})
+            entries = {p.rstrip("/") for p in ignored if not _skipped(root, p) and os.path.lexists(root / p)}
+            # a folder with a .gitignore of its own ("*") is listed with its contents: link the folder only
+            links = sorted(p for p in entries if not any(a.as_posix() in entries for a in Path(p).parents))
+            return files, links
+    return project_files(root), []
+
+
 def project_files(root: Path) -> list[str]:
-    """Project-relative posix paths of the files a scratch copy holds, sorted."""
+    """Project-relative posix paths of every file under `root` but the skipped folders, sorted."""
     found = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIR_NAMES and d not in (".git", ".tracec")
@@ -43,13 +79,21 @@ class ScratchCopy:
     def __init__(self, source: Path, path: Path) -> None:
         self.source, self.path = source, path
         self.manifest: dict[str, Stat] = {}
+        self.links: frozenset[str] = frozenset()   # ignored entries: symlinks to the user's tree
 
     @classmethod
     def create(cls, source: Path, path: Path) -> "ScratchCopy":
         copy = cls(source, path)
         path.mkdir(parents=True, exist_ok=True)
-        for name in project_files(source):
+        files, links = project_layout(source)
+        for name in files:
             copy._copy_back(name)
+        for name in links:
+            link = path / name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(link):
+                link.symlink_to((source / name).resolve())
+        copy.links = frozenset(links)
         return copy
 
     def _copy_back(self, name: str) -> None:
@@ -76,12 +120,13 @@ class ScratchCopy:
         """Copy `names` back from the user's tree and remove files that are in no manifest."""
         for name in names:
             self._copy_back(name)
-        for folder, dirs, files in os.walk(self.path):
+        for folder, dirs, files in os.walk(self.path):   # symlinked folders are not entered
             relative = Path(folder).relative_to(self.path)
-            dirs[:] = [d for d in dirs if d not in ("__pycache__", ".tracec")]
+            dirs[:] = [d for d in dirs if d not in ("__pycache__", ".tracec")
+                       and (relative / d).as_posix() not in self.links]
             for file in files:
                 name = (relative / file).as_posix()
-                if name not in self.manifest:
+                if name not in self.manifest and name not in self.links:
                     _remove(Path(folder, file))
 
     def remove(self) -> None:

@@ -65,7 +65,10 @@ class WorkerPool:
     def _read(self) -> None:
         assert self._host.stdout is not None
         for line in self._host.stdout:
-            reply = json.loads(line)
+            try:
+                reply = json.loads(line)
+            except ValueError:   # a line cut short as the host died: EOF follows, and fails what is pending
+                continue
             with self._lock:
                 future = self._pending.pop(reply["id"], None)
             if future is not None:
@@ -90,10 +93,21 @@ class WorkerPool:
         self._send(request)
         return future
 
+    def _answer(self, future: concurrent.futures.Future) -> dict:
+        """The host's reply. It stops each fork at `timeout` (a run, then a judge); a host that says nothing
+        far past that is stuck itself (e.g. importing a module that hangs), and fails the evaluation."""
+        try:
+            return future.result(timeout=2 * self.timeout + 60)
+        except concurrent.futures.TimeoutError:
+            raise TrialError(f"the worker host did not answer within {2 * self.timeout + 60:g} s") from None
+
     # -- what the evaluator asks ------------------------------------------------------------------
     def probe(self) -> dict:
         """Import the task once (original code): its targets, values and splits; then warm the template."""
-        reply = self.submit({"probe": True}).result()
+        try:
+            reply = self._answer(self.submit({"probe": True}))
+        except TrialError as exc:   # the host itself failed (e.g. bwrap refused to start it)
+            raise TaskError(f"the task cannot be imported by the workers: {exc}") from None
         if not reply["ok"]:
             raise TaskError(reply["reason"])
         self._send({"preload": reply["preload"]})
@@ -106,7 +120,7 @@ class WorkerPool:
         chunks = [examples[i::self.slots] for i in range(min(self.slots, len(examples)))]
         futures = [self.submit({"sources": sources, "examples": [list(e) for e in chunk], "record": record})
                    for chunk in chunks]
-        replies = [f.result() for f in futures]
+        replies = [self._answer(f) for f in futures]
         for reply in replies:
             if not reply["ok"]:
                 raise (TaskError if reply.get("task_error") else TrialError)(reply["reason"])
