@@ -29,6 +29,7 @@ from pathlib import Path
 from tracec.optimize import worker_child
 from tracec.optimize.scratch import ScratchCopy
 from tracec.optimize.worker_child import EXIT_TASK_ERROR
+from tracec.project import is_under
 
 
 @dataclass
@@ -123,7 +124,8 @@ class Host:
                 except BaseException:   # noqa: BLE001 - whatever a module does on import, the host goes on
                     pass
         for name, module in list(sys.modules.items()):   # nothing of the project's own may stay loaded
-            if _is_under(getattr(module, "__file__", None), self.root):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str) and is_under(os.path.realpath(path), os.path.realpath(self.root)):
                 del sys.modules[name]
 
     # -- children ---------------------------------------------------------------------------------
@@ -246,16 +248,6 @@ def _merged(run: dict, judged: dict) -> list[dict]:
         entry.pop("pickled", None)
         results.append(entry)
     return results
-
-
-def _is_under(path, folder: Path) -> bool:
-    if not isinstance(path, str):
-        return False
-    try:
-        Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))
-    except ValueError:
-        return False
-    return True
 
 
 def _kill_group(pid: int) -> None:
