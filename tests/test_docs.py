@@ -66,7 +66,11 @@ def test_settings_table_defaults_are_the_ones_resolve_uses(tmp_path):
 
 def test_every_documented_key_is_accepted_in_pyproject(tmp_path):
     samples = {str: '"x"', int: "3", float: "2.5", bool: "false"}
-    table = "".join(f"{key} = {samples[s.metadata['type']]}\n" for key, s in SETTINGS.items())
+    def sample(setting) -> str:   # a key with a fixed set of values gets its first one
+        bound = setting.metadata["bound"]
+        return f'"{bound[0]}"' if isinstance(bound, tuple) else samples[setting.metadata["type"]]
+
+    table = "".join(f"{key} = {sample(s)}\n" for key, s in SETTINGS.items())
     (tmp_path / "pyproject.toml").write_text("[tool.tracec]\n" + table)
     config = resolve(tmp_path, {}, environ={})
     assert config.steps == 3 and config.cache is False and config.trial_timeout == 2.5

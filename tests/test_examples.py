@@ -29,7 +29,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def copy_example(name: str, tmp_path: Path, settings: str = "") -> Path:
     root = tmp_path / name
     shutil.copytree(EXAMPLES / name, root, ignore=shutil.ignore_patterns("__pycache__", ".tracec"))
-    (root / "pyproject.toml").write_text(f"[tool.tracec]\n{settings}")
+    # greedy: one proposal per step, in the order the scripted replies are listed (test_search: pareto)
+    (root / "pyproject.toml").write_text(f"[tool.tracec]\nsearch = \"greedy\"\n{settings}")
     return root
 
 

@@ -58,7 +58,8 @@ CODE_REPLY = json.dumps({"reasoning": "add a comma and an exclamation mark", "su
 def make_project(tmp_path: Path, app: str = APP, task: str = TASK) -> Path:
     root = tmp_path / "proj"
     root.mkdir()
-    (root / "pyproject.toml").write_text("[tool.tracec]\nbatch_size = 2\n")
+    # greedy: one proposal per step, in the order the scripted replies are listed (test_search: pareto)
+    (root / "pyproject.toml").write_text("[tool.tracec]\nbatch_size = 2\nsearch = \"greedy\"\n")
     (root / "app.py").write_text(app)
     (root / "task.py").write_text(task)
     return root
@@ -154,7 +155,8 @@ def test_interrupt_mid_run_keeps_what_improved_and_resume_continues(tmp_path, sc
     assert len(list((root / ".tracec").glob("patches/*.patch"))) == 1
     state = json.loads((root / ".tracec" / "runs" / run_id / "state.json").read_text())
     assert state["step"] == 1 and state["best"] == 0.5
-    assert state["trials"] == [{"step": 1, "changed": ["app:GREETING"], "score": 0.5, "kept": True}]
+    tried = [(c["values"], c["status"], c["val_scores"]) for c in state["candidates"][1:]]
+    assert tried == [({"app:GREETING": "'Hello'"}, "member", [0.5, 0.5, 0.5])]   # one score per example
     server2 = scripted_llm([CODE_REPLY])
     resumed = optimize(root, server2, "--resume", run_id)
     assert resumed.returncode == 0, resumed.stderr

@@ -65,11 +65,9 @@ class FakeEvaluator:
 
     def __init__(self, real: TaskEvaluator, stop_at=None, broken=()):
         self.real, self.stop_at, self.broken, self.scored = real, stop_at, set(broken), []
-        for name in ("targets", "originals", "initial", "sources", "train", "val", "label", "resume_args"):
+        for name in ("targets", "originals", "initial", "sources", "train", "val", "label", "resume_args",
+                     "subject", "repeats"):
             setattr(self, name, getattr(real, name))
-
-    def baseline(self) -> float:
-        return self.score({})
 
     def batch(self, rng, size, values):
         return self.real.batch(rng, size, values)
@@ -77,12 +75,12 @@ class FakeEvaluator:
     def record(self, batch, values):
         return self.real.record(batch, values)
 
-    def score(self, values) -> float:
+    def scores(self, values, examples) -> list[float]:
         greeting = values.get("app:GREETING", "Hi")
         self.scored.append(greeting)
         if greeting in self.broken:
             raise TrialError("it raised ZeroDivisionError at app.py:7")
-        return SCORES.get(greeting, 0.0)
+        return [SCORES.get(greeting, 0.0)] * len(examples)
 
     def site_value(self, key):
         return self.real.site_value(key)
@@ -108,8 +106,9 @@ def project(tmp_path, monkeypatch):
 
 
 def optimizer(root: Path, replies, steps=3, max_metric_calls=None, max_llm_calls=None, **evaluator_options):
+    """The greedy search (one proposal per step, each validated): what these tests pin down step by step."""
     config = resolve(root, {"model": "fake/model", "steps": steps, "max_metric_calls": max_metric_calls,
-                            "max_llm_calls": max_llm_calls}, environ={})
+                            "max_llm_calls": max_llm_calls, "search": "greedy"}, environ={})
     real = TaskEvaluator(root / "task.py", root, 1, 60.0)
     evaluator = FakeEvaluator(real, **evaluator_options)
     client = FakeClient(replies)
@@ -143,7 +142,9 @@ def test_a_worse_value_is_rolled_back_and_the_next_prompt_says_so(project):
     assert result.best == 1.0 and result.changed == {"app:GREETING": ("Hi", "Hello there")}
     third_prompt = client.requests[2]["messages"][-1]["content"]
     assert "Hey" in third_prompt and "rolled back" in third_prompt
-    assert run.state.trials[1] == {"step": 2, "changed": ["app:GREETING"], "score": 0.25, "kept": False}
+    second = run.state.candidates[2]                                   # 0 is the baseline
+    assert (second.values, second.mean, second.status) == ({"app:GREETING": "Hey"}, 0.25, "rejected")
+    assert second.parents == [1] and second.step == 2                  # built on the kept "Hello"
 
 
 def test_an_unusable_reply_is_retried_warmer_and_told_why(project):

@@ -52,7 +52,7 @@ def make_project(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     (root / "tests").mkdir(parents=True)
     (root / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n\n'
-                                         '[tool.tracec]\nbatch_size = 2\n')
+                                         '[tool.tracec]\nbatch_size = 2\nsearch = "greedy"\n')
     (root / "app.py").write_text(APP)
     (root / "tests" / "test_app.py").write_text(TESTS)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)

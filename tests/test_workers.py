@@ -74,7 +74,8 @@ def code(body: str) -> str:
 def make_project(tmp_path: Path, app: str = APP, task: str = TASK) -> Path:
     root = tmp_path / "proj"
     root.mkdir()
-    (root / "pyproject.toml").write_text("[tool.tracec]\nbatch_size = 4\n")
+    # greedy: one proposal per step, in the order the scripted replies are listed (test_search: pareto)
+    (root / "pyproject.toml").write_text("[tool.tracec]\nbatch_size = 4\nsearch = \"greedy\"\n")
     (root / "app.py").write_text(app)
     (root / "task.py").write_text(task)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
@@ -198,7 +199,7 @@ def test_the_summary_reports_each_budget_spent_and_left(tmp_path, scripted_llm):
     result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "3", "--max-metric-calls", "9")
     assert result.returncode == 0, result.stderr
     assert "stopped early: budget: max_metric_calls 9: 8 spent, validating the candidate needs 4" in result.stdout
-    assert "spent: metric calls 8 of 9 (1 left), LLM calls 1" in result.stdout
+    assert "spent: steps 0 of 3 (3 left), metric calls 8 of 9 (1 left), LLM calls 1" in result.stdout
 
 
 ESCAPE = code("    import pathlib\n"

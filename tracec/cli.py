@@ -1,4 +1,4 @@
-"""The `tracec` command line: instrument, run, show, optimize, apply, check, migrate.
+"""The `tracec` command line: instrument, run, show, optimize, report, apply, check, migrate.
 
 Exit statuses: 0 ok, 1 changes or errors found, 2 usage error, 123 internal error.
 `tracec run` instead exits with the program's own status.
@@ -112,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--steps", type=_jobs, metavar="N", help="optimization steps (default 5)")
     optimize.add_argument("--batch-size", type=_jobs, metavar="B", help="train examples per step (default 4)")
     optimize.add_argument("--seed", type=int, metavar="S", help="seed for minibatches and the model (default 0)")
+    optimize.add_argument("--search", choices=("pareto", "greedy"),
+                          help="pareto (default): a pool of candidates, parents from the per-example Pareto "
+                          "front, children validated only after beating their parent on its minibatch; "
+                          "greedy: one proposal per step on the best, each validated on all of val")
+    optimize.add_argument("--proposals", type=_jobs, metavar="K",
+                          help="children asked for per step, in parallel (default 2; greedy: 1)")
+    optimize.add_argument("--repeats", type=_jobs, metavar="R",
+                          help="runs per example of a stochastic task, scored by their mean (default: the "
+                          "task's `repeats`, else 1)")
     optimize.add_argument("--budget-usd", type=float, metavar="X",
                           help="stop before the LLM cost would exceed X dollars")
     optimize.add_argument("--max-metric-calls", type=_jobs, metavar="N",
@@ -126,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--no-cache", action="store_true", help="do not reuse cached LLM replies")
     optimize.add_argument("--trial-timeout", type=float, metavar="S",
                           help="stop scoring a candidate after S seconds and reject it (default 60)")
+
+    report = commands.add_parser("report", help="render an optimize run as one HTML page",
+                                 description="One self-contained HTML page of an optimize run: the best score "
+                                 "against metric calls and cost, the candidate tree (kept or rejected and why), "
+                                 "the per-example Pareto front, and the diff from the baseline to the best.")
+    report.add_argument("run_id", metavar="RUN_ID", nargs="?",
+                        help="a folder of .tracec/runs/ (default: the newest run)")
+    report.add_argument("-o", "--output", metavar="OUT.html",
+                        help="output file (default: .tracec/runs/RUN_ID/report.html)")
 
     apply = commands.add_parser(
         "apply",

@@ -32,7 +32,8 @@ def main(args: argparse.Namespace) -> int:
              "seed": args.seed, "budget_usd": args.budget_usd, "max_tokens": args.max_tokens,
              "max_metric_calls": args.max_metric_calls, "max_llm_calls": args.max_llm_calls,
              "workers": args.workers, "cache": False if args.no_cache else None,
-             "trial_timeout": args.trial_timeout, "sandbox": args.sandbox}
+             "trial_timeout": args.trial_timeout, "sandbox": args.sandbox, "search": args.search,
+             "proposals": args.proposals, "repeats": args.repeats}
     try:
         store = RunStore.open(root, args.resume) if args.resume is not None else None
         config = resolve(root, flags) if store is None else store.config_with(flags)
@@ -51,7 +52,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         client = LLMClient(config.model, api_base=config.api_base, max_tokens=config.max_tokens, seed=config.seed,
                            cache_dir=root / ".tracec" / "cache" / "llm" if config.cache else None,
-                           budget_usd=config.budget_usd)
+                           # a resumed run has spent part of its budget already
+                           budget_usd=None if config.budget_usd is None else
+                           max(0.0, config.budget_usd - store.state.cost_usd))
     except LLMError as exc:   # no such model, no key: nothing can start
         raise UsageError(str(exc)) from None
     from rich.console import Console

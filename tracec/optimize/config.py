@@ -29,8 +29,9 @@ class ConfigError(UsageError):
 AT_LEAST_1, NOT_NEGATIVE, POSITIVE = "at least 1", "not negative", "positive"
 
 
-def _setting(kind: type, default, doc: str, bound: str | None = None):
-    """A `[tool.tracec]` key: its TOML type, default, optional lower bound, and one-line meaning."""
+def _setting(kind: type, default, doc: str, bound: str | tuple | None = None):
+    """A `[tool.tracec]` key: its TOML type, default, optional lower bound (or the tuple of the values
+    allowed), and one-line meaning."""
     return field(default=default, metadata={"type": kind, "doc": doc, "bound": bound})
 
 
@@ -43,6 +44,14 @@ class OptimizeConfig:
     steps: int = _setting(int, 5, "optimization steps", AT_LEAST_1)
     batch_size: int = _setting(int, 4, "train examples recorded per step", AT_LEAST_1)
     seed: int = _setting(int, 0, "seed for minibatch sampling and the model")
+    search: str = _setting(str, "pareto", "`pareto`: a pool of candidates, parents drawn from the per-example "
+                           "Pareto front, children validated only after beating their parent on its minibatch, "
+                           "members merged; `greedy`: one proposal per step on the best, each validated",
+                           ("pareto", "greedy"))
+    proposals: int = _setting(int, 2, "children asked for per step (parallel LLM calls, sampled differently; "
+                              "`greedy` asks for one)", AT_LEAST_1)
+    repeats: int | None = _setting(int, None, "runs per example for a stochastic task, scored by their mean "
+                                   "(default: the task file's `repeats`, else 1)", AT_LEAST_1)
     budget_usd: float | None = _setting(float, None, "stop before a call whose worst-case cost would pass "
                                         "this many dollars (litellm's prices); no limit when unset",
                                         NOT_NEGATIVE)
@@ -92,6 +101,8 @@ def _checked(key: str, value, where: str):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {value!r}")
+    if isinstance(bound, tuple) and value not in bound:
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(bound)}, got {value!r}")
     if bound == AT_LEAST_1 and value < 1:
         raise ConfigError(f"{where}: {key} must be at least 1, got {value!r}")
     if bound == NOT_NEGATIVE and value < 0:

@@ -71,8 +71,9 @@ def _budgets(optimizer, client) -> str:
         return f"{name} {unit}{spent} of {unit}{limit} ({unit}{limit - spent:.4g} left)" if unit else \
             f"{name} {spent} of {limit} ({limit - spent} left)"
 
-    parts = [line("metric calls", state.metric_calls, config.max_metric_calls),
+    parts = [line("steps", state.step, config.steps),
+             line("metric calls", state.metric_calls, config.max_metric_calls),
              line("LLM calls", state.llm_calls, config.max_llm_calls)]
     if config.budget_usd is not None:
-        parts.append(line("cost (this process)", round(client.cost_usd, 4), config.budget_usd, "$"))
+        parts.append(line("cost", round(state.cost_usd, 4), config.budget_usd, "$"))
     return "spent: " + ", ".join(parts)

@@ -19,12 +19,12 @@ class Evaluator(Protocol):
     sources: CandidateSources        # a candidate as files: what the workers run and the patch contains
     train: Sequence[Any]             # examples the minibatches are drawn from
     val: Sequence[Any]               # examples a candidate is scored on
+    repeats: int                     # runs per example the task asks for (a stochastic task: more than 1)
     label: str                       # what `val` is, for the console ("4 examples", "12 test(s)")
     resume_args: str                 # how `--resume` repeats the evaluator's part of the command line
     stop_at: float | None            # a score nothing can beat (pytest: 1.0); None runs every step
 
-    def baseline(self) -> float:
-        """Score of the unchanged code on `val`; TaskError if it cannot be scored at all."""
+    subject: str                     # what the baseline failing to score means ("the task", "the selected tests")
 
     def batch(self, rng: random.Random, size: int, values: dict[str, Any]) -> list[Any]:
         """The step's minibatch of train examples."""
@@ -32,8 +32,9 @@ class Evaluator(Protocol):
     def record(self, batch: list[Any], values: dict[str, Any]) -> list[Any]:
         """[task.Outcome] with graphs, each example run with `values` in effect."""
 
-    def score(self, values: dict[str, Any]) -> float:
-        """`val` score with `values` in effect; TrialError rejects the candidate with a reason."""
+    def scores(self, values: dict[str, Any], examples: Sequence[Any]) -> list[float]:
+        """The score of each of `examples` (train or val, repeats allowed), in order, with `values` in
+        effect; TrialError rejects the candidate with a reason."""
 
     def site_value(self, key: str) -> Any:
         """What a param site inside a function last returned, or UNSEEN."""

@@ -1,11 +1,13 @@
-"""The optimizer loop: record a minibatch, send its feedback backward, ask the LLM for better values, try
-them, keep what scores better on `val`, and write patches at the end. One loop for task files and pytest
-tests: they differ only in the evaluator (evaluator.py; task_evaluator.py runs a task file in worker
-processes, pytest_evaluator.py runs tests in a subprocess). `tracec.commands.optimize` builds it."""
+"""The optimizer loop: score the baseline, run the search's steps (search.py: which candidate to build on,
+what to pay for) until a step, budget or perfect score ends it, and write the best candidate's patches.
+What every search shares lives here: asking the model for proposals from a minibatch's graphs, and the
+budgets. One loop for task files and pytest tests: they differ only in the evaluator (evaluator.py;
+task_evaluator.py runs a task file in worker processes, pytest_evaluator.py runs tests in a scratch
+copy). `tracec.commands.optimize` builds it."""
 
 from __future__ import annotations
 
-import random
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,21 +45,29 @@ class Optimizer:
         self.sources = evaluator.sources           # patch writing: the same splice the workers run
         self.initial = evaluator.initial
         self.state: RunState = store.state
+        self.repeats = config.repeats or evaluator.repeats
+        self._llm_lock = threading.Lock()
+        from tracec.optimize.search import SEARCHES
 
-    def current(self) -> dict[str, object]:
-        return {**self.initial, **self.state.best_values}
+        self.search = SEARCHES[config.search](self)
 
-    # -- one step ---------------------------------------------------------------------------------
-    def step(self, index: int) -> str:
-        from tracec.optimize.prompt import Example, Variable, build_messages
-        from tracec.optimize.reply import SURROGATES, parse_reply, reply_schema
+    # -- what every search shares ------------------------------------------------------------------
+    def preview(self, value, limit: int = 200) -> str:
+        return runtime.preview(value, limit)
 
-        rng = random.Random(self.config.seed * 1_000_003 + index)
-        batch = self.evaluator.batch(rng, self.config.batch_size, self.state.best_values)
-        self.spend_metric_calls(len(batch), "recording the minibatch")
-        outcomes = self.evaluator.record(batch, self.state.best_values)
-        if all(o.score >= 1.0 for o in outcomes) and self.state.best >= 1.0:
-            return "every example scores 1.0: nothing to improve"
+    def remember(self, line: str) -> None:
+        """One line about a candidate, shown to the model in later steps."""
+        self.state.memory.append(line)
+
+    def propose(self, index: int, outcomes: list, values: dict, count: int) -> list[dict] | str:
+        """Up to `count` changes (key -> new value) the model proposes for the parameters the recorded
+        `outcomes`' feedback reaches, with `values` (changes from the source) in effect; or why there are
+        none. The calls run in parallel; each samples differently (its own seed; all but the first warmer),
+        so the K children differ. Each call is checked against --max-llm-calls before it is made."""
+        from tracec.llm.common import BudgetExceeded
+        from tracec.optimize.prompt import Example, Variable
+        from tracec.optimize.reply import reply_schema
+
         reached: set[str] = set()
         for o in outcomes:
             reached.update(k for k in o.graph.backward() if k in self.targets)
@@ -65,57 +75,69 @@ class Optimizer:
             value = self.evaluator.site_value(key)
             if value is not UNSEEN:
                 self.initial[key] = value
-        current = self.current()
+        current = {**self.initial, **values}
         reached &= current.keys()
         if not reached:
             return "the feedback reaches no trainable parameter"
         variables = [Variable(k, self.targets[k].kind, current[k], self.targets[k].doc, self.targets[k].file,
                               self.targets[k].line) for k in sorted(reached)]
         examples = [Example(o.graph, o.example, o.output, o.score, o.text) for o in outcomes]
+        memory = self.state.memory[-MEMORY:]
+        if self.config.max_llm_calls is not None:   # no more first calls than the budget has left
+            count = min(count, self.config.max_llm_calls - self.state.llm_calls)
+            if count < 1:
+                raise BudgetExceeded(f"max_llm_calls {self.config.max_llm_calls}: {self.state.llm_calls} spent")
+
+        def ask(n: int) -> tuple[dict, list[str]]:
+            return self._ask(index, n, variables, examples, memory, current, reply_schema(variables))
+
+        if count == 1:
+            answers = [ask(0)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tracec-proposal") as threads:
+                answers = list(threads.map(ask, range(count)))
+        changes = [changed for changed, _ in answers if changed]
+        if changes:
+            return changes
+        problems = "; ".join(dict.fromkeys(p for _, ps in answers for p in ps))
+        self.remember(f"step {index}: no usable suggestion ({problems[:200]})")
+        return "no usable suggestion: " + problems[:300]
+
+    def _ask(self, index: int, n: int, variables, examples, memory, current, schema) -> tuple[dict, list[str]]:
+        """Proposal `n` of a step: a call, then retries told why the previous reply was unusable."""
+        from tracec.llm.common import BudgetExceeded
+        from tracec.optimize.prompt import build_messages
+        from tracec.optimize.reply import SURROGATES, parse_reply
+
         problems: list[str] = []
-        schema = reply_schema(variables)
         for attempt in range(1, ATTEMPTS + 1):
-            messages = build_messages(variables, examples, root=self.root, memory=self.state.memory[-MEMORY:],
-                                      problems=problems)
+            messages = build_messages(variables, examples, root=self.root, memory=memory, problems=problems)
             # a lone surrogate in the task's data cannot be sent or cached as UTF-8: send U+FFFD instead
             messages = [{**m, "content": SURROGATES.sub("\ufffd", m["content"])} if isinstance(m.get("content"), str)
                         else m for m in messages]
-            retry = {} if attempt == 1 else {"temperature": max(self.client.temperature, RETRY_TEMPERATURE),
-                                             "seed": self.config.seed + attempt}
-            self.check_llm_budget()
-            reply = self.client.complete(messages, schema=schema, **retry)
-            self.state.llm_calls += not reply.cached
+            warm = n > 0 or attempt > 1
+            sampling = {} if not warm else {"temperature": max(self.client.temperature, RETRY_TEMPERATURE),
+                                            "seed": self.config.seed + 101 * n + attempt}
+            try:
+                self.reserve_llm_call()
+            except BudgetExceeded:   # a retry past the budget: the first calls were reserved in propose()
+                return {}, problems + ["the LLM call budget is spent"]
+            reply = self.client.complete(messages, schema=schema, **sampling)
+            with self._llm_lock:
+                self.state.llm_calls -= reply.cached
+                self.state.cost_usd += 0.0 if reply.cached else reply.cost_usd
             proposal = parse_reply(reply.text, variables)
             changed = {k: v for k, v in proposal.values.items() if v != current.get(k)}
             problems = list(proposal.problems)
             if not changed and not problems:
-                same = ", ".join(f"{self.names[k]} = {_preview(v, 60)}" for k, v in proposal.values.items())
+                same = ", ".join(f"{self.names[k]} = {self.preview(v, 60)}" for k, v in proposal.values.items())
                 problems = [f"the suggestion repeats the current values ({same}); propose different values"]
-            self.store.save_call(index, attempt, messages, reply, sorted(changed), problems)
+            self.store.save_call(index, attempt, messages, reply, sorted(changed), problems, proposal=n)
             if changed:
-                break
-        else:
-            self.state.memory.append(f"step {index}: no usable suggestion ({'; '.join(problems)[:200]})")
-            return "no usable suggestion: " + "; ".join(problems)[:300]
-        return self._try(index, changed)
-
-    def _try(self, index: int, changed: dict) -> str:
-        candidate = {**self.state.best_values, **changed}
-        label = ", ".join(f"{self.names[k]}={_preview(v, 60)}" for k, v in changed.items())
-        self.spend_metric_calls(len(self.evaluator.val), "validating the candidate")
-        try:
-            score = self.evaluator.score(candidate)
-        except TrialError as exc:
-            self.state.memory.append(f"step {index}: {label} could not be tried: {exc}")
-            return f"candidate rejected: {exc}"
-        kept = score > self.state.best
-        self.state.trials.append({"step": index, "changed": sorted(changed), "score": score, "kept": kept})
-        self.state.memory.append(f"step {index}: tried {label}: score {score:.3f} "
-                                 f"({'kept' if kept else 'worse or equal, rolled back'}; best was "
-                                 f"{self.state.best:.3f})")
-        if kept:
-            self.state.best_values, self.state.best = candidate, score
-        return f"tried {label}: {score:.3f} ({'kept' if kept else 'rolled back'})"
+                return changed, []
+        return {}, problems
 
     # -- budgets ----------------------------------------------------------------------------------
     def spend_metric_calls(self, count: int, purpose: str) -> None:
@@ -127,20 +149,31 @@ class Optimizer:
             raise BudgetExceeded(f"max_metric_calls {limit}: {self.state.metric_calls} spent, {purpose} needs {count}")
         self.state.metric_calls += count
 
+    def mark(self) -> None:
+        """A point of the report's curves: the best score so far against what has been spent."""
+        state = self.state
+        state.history.append([state.step, state.metric_calls, state.llm_calls, round(state.cost_usd, 6), state.best])
+
     def spent(self) -> str:
         """What the run has used so far, against each limit set: "metric calls 34/40, LLM calls 5"."""
         def against(count: int, limit: int | None) -> str:
             return f"{count}/{limit}" if limit is not None else str(count)
 
+        cost = "" if self.config.budget_usd is None and not self.state.cost_usd else \
+            f", ${self.state.cost_usd:.4f}" + ("" if self.config.budget_usd is None else f"/${self.config.budget_usd:g}")
         return (f"metric calls {against(self.state.metric_calls, self.config.max_metric_calls)}, "
-                f"LLM calls {against(self.state.llm_calls, self.config.max_llm_calls)}")
+                f"LLM calls {against(self.state.llm_calls, self.config.max_llm_calls)}{cost}")
 
-    def check_llm_budget(self) -> None:
+    def reserve_llm_call(self) -> None:
+        """Count one model call, or stop before it if it would pass --max-llm-calls (a reply that comes
+        from the cache gives its count back). Safe from the parallel proposal threads."""
         from tracec.llm.common import BudgetExceeded
 
         limit = self.config.max_llm_calls
-        if limit is not None and self.state.llm_calls >= limit:
-            raise BudgetExceeded(f"max_llm_calls {limit}: {self.state.llm_calls} spent")
+        with self._llm_lock:
+            if limit is not None and self.state.llm_calls >= limit:
+                raise BudgetExceeded(f"max_llm_calls {limit}: {self.state.llm_calls} spent")
+            self.state.llm_calls += 1
 
     # -- whole run --------------------------------------------------------------------------------
     def finished(self) -> bool:
@@ -151,13 +184,20 @@ class Optimizer:
         state = self.state
         if state.baseline is None:
             limit = self.config.max_metric_calls
-            if limit is not None and limit < len(self.evaluator.val):
+            if limit is not None and limit < len(self.evaluator.val) * self.repeats:
                 from tracec.errors import UsageError
 
                 raise UsageError(f"max_metric_calls {limit} is less than one validation of the baseline "
-                                 f"({len(self.evaluator.val)} example evaluations); raise it")
-            state.baseline = state.best = self.evaluator.baseline()
-            state.metric_calls += len(self.evaluator.val)
+                                 f"({len(self.evaluator.val) * self.repeats} example evaluations); raise it")
+            try:
+                scores, spread = self.search.scores({}, list(self.evaluator.val), "scoring the baseline")
+            except TrialError as exc:
+                from tracec.optimize.task import TaskError
+
+                raise TaskError(f"{self.evaluator.subject} cannot be scored with the current code: {exc}") from None
+            baseline = self.search.pool.add(values={}, val_scores=scores, spread=spread)
+            state.baseline = state.best = baseline.mean
+            self.mark()
             self.store.save()
         result = Result(state.baseline, state.best)
         from tracec.llm.common import BudgetExceeded, LLMError
@@ -165,9 +205,10 @@ class Optimizer:
         try:
             while state.step < self.config.steps and not self.finished():
                 index = state.step + 1
-                message = self.step(index)
+                message = self.search.step(index)
                 state.step = index
                 state.log.append(f"step {index}: {message}")
+                self.mark()
                 self.store.save()
                 progress(index, message, state.best, self.spent())
         except BudgetExceeded as exc:
@@ -187,20 +228,23 @@ class Optimizer:
         return result
 
     def write_patches(self, result: Result) -> list:
+        """One patch per changed file. A change already pending is reused; a pending patch this run wrote
+        before it was resumed is replaced, so one base never has two pending patches from one run."""
         from tracec.patches.apply import pending_changes
         from tracec.patches.patch_file import sha256_text, write_patch
 
         pending = pending_changes(self.root)
+        mine = f"tracec optimize run {self.store.run_id}:"
         patches = []
         for file, keys in self.sources.by_file(result.changed).items():
             new = self.sources.patched_source(file, keys, {k: result.changed[k][1] for k in keys})
-            summary = (f"tracec optimize run {self.store.run_id}: score {result.baseline:.3f} -> "
-                       f"{result.best:.3f} on {self.evaluator.label}")
+            summary = f"{mine} score {result.baseline:.3f} -> {result.best:.3f} on {self.evaluator.label}"
             same = pending.get((file, sha256_text(self.originals[file]), sha256_text(new)))
+            if same is None:
+                for earlier in pending.values():
+                    if earlier.target == file and earlier.summary.startswith(mine):
+                        earlier.path.unlink(missing_ok=True)
             patches.append(same or write_patch(self.root, file, self.originals[file], new, keys=keys,
                                                summary=summary))
         return patches
 
-
-def _preview(value, limit: int = 200) -> str:
-    return runtime.preview(value, limit)

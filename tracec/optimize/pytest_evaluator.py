@@ -32,6 +32,8 @@ PASSING = ("passed", "skipped")   # a skipped (or xfailed) test is not failing: 
 
 class PytestEvaluator:
     stop_at = 1.0   # every selected test passes: nothing left to improve
+    subject = "the selected tests"
+    repeats = 1
 
     def __init__(self, root: Path, tests: list[str], keyword: str | None, timeout: float) -> None:
         self.root, self.timeout = root, timeout
@@ -127,20 +129,11 @@ class PytestEvaluator:
             n for n in nodeids if n not in ran]
         return report
 
-    def _score(self, values: dict) -> float:
-        report = self._run(self.val, values, record=False)
-        passing = {t["nodeid"] for t in report["tests"] if t["outcome"] in PASSING}
-        return sum(n in passing for n in self.val) / len(self.val)
-
     # -- the evaluator interface ------------------------------------------------------------------------
-    def baseline(self) -> float:
-        try:
-            return self._score({})
-        except TrialError as exc:
-            raise TaskError(f"the selected tests cannot be scored with the current code: {exc}") from None
-
-    def score(self, values: dict) -> float:
-        return self._score(values)
+    def scores(self, values: dict, nodeids) -> list[float]:
+        report = self._run(list(dict.fromkeys(nodeids)), values, record=False)
+        passing = {t["nodeid"] for t in report["tests"] if t["outcome"] in PASSING}
+        return [1.0 if n in passing else 0.0 for n in nodeids]
 
     def batch(self, rng, size: int, values: dict) -> list:
         """Failing tests first (they carry the feedback), then others; random within each group."""

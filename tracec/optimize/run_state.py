@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tracec.fileio import write_atomic
 from tracec.optimize.config import OptimizeConfig
+from tracec.optimize.pool import Candidate
 from tracec.patches.patch_file import sha256_text as sha256
 
 
@@ -24,21 +25,34 @@ class RunState:
     best_values: dict = field(default_factory=dict)   # key -> value / def source of the best candidate
     memory: list = field(default_factory=list)     # one line per step, shown to the optimizer
     log: list = field(default_factory=list)        # one line per step, shown to the user
-    trials: list = field(default_factory=list)     # {"step", "changed", "score", "kept"} per candidate tried
+    candidates: list = field(default_factory=list)   # pool.Candidate: every candidate tried, with lineage
+    best_id: int = 0                               # the candidate whose values are best_values
+    merges: int = 0                                # merges tried (search.MAX_MERGES)
+    merge_due: bool = False                        # a step added a pool member: the next one tries a merge
+    cost_usd: float = 0.0                          # what the model calls cost, over every process of the run
+    history: list = field(default_factory=list)    # [step, metric calls, LLM calls, cost, best] after each step
     metric_calls: int = 0                          # example evaluations spent (--max-metric-calls)
     llm_calls: int = 0                             # model calls spent, cached replies not counted
 
     def to_json(self) -> dict:
         return {"step": self.step, "baseline": self.baseline, "best": self.best, "memory": self.memory,
-                "log": self.log, "trials": self.trials, "metric_calls": self.metric_calls,
-                "llm_calls": self.llm_calls, "best_values": {k: repr(v) for k, v in self.best_values.items()}}
+                "log": self.log, "metric_calls": self.metric_calls, "llm_calls": self.llm_calls,
+                "best_values": {k: repr(v) for k, v in self.best_values.items()},
+                "candidates": [c.to_json() for c in self.candidates], "best_id": self.best_id,
+                "merges": self.merges, "merge_due": self.merge_due, "cost_usd": self.cost_usd,
+                "history": self.history}
 
     @classmethod
     def from_json(cls, data: dict) -> "RunState":
         # values are literals (params) or source text (code), so repr/literal_eval round-trips them
         values = {k: ast.literal_eval(v) for k, v in data.get("best_values", {}).items()}
-        return cls(data["step"], data["baseline"], data["best"], values, data["memory"], data.get("log", []),
-                   data.get("trials", []), data.get("metric_calls", 0), data.get("llm_calls", 0))
+        candidates = [Candidate.from_json(c) for c in data.get("candidates", [])]
+        return cls(step=data["step"], baseline=data["baseline"], best=data["best"], best_values=values,
+                   memory=data["memory"], log=data.get("log", []), candidates=candidates,
+                   best_id=data.get("best_id", 0), merges=data.get("merges", 0),
+                   merge_due=data.get("merge_due", False), cost_usd=data.get("cost_usd", 0.0),
+                   history=data.get("history", []), metric_calls=data.get("metric_calls", 0),
+                   llm_calls=data.get("llm_calls", 0))
 
 
 def write_json(path: Path, data) -> None:
@@ -98,12 +112,14 @@ class RunStore:
     def save(self) -> None:
         write_json(self.folder / "state.json", self.state.to_json())
 
-    def save_call(self, step: int, attempt: int, messages, reply, accepted, problems) -> None:
+    def save_call(self, step: int, attempt: int, messages, reply, accepted, problems, proposal: int = 0) -> None:
         """`reply` None: the reply could not be kept (see the problems). JSON escapes every non-ASCII
-        character, so a lone surrogate in a reply is logged as its escape, never a crash."""
+        character, so a lone surrogate in a reply is logged as its escape, never a crash. The first
+        proposal of a step is calls/step-NNN-A.json, proposal P > 0 calls/step-NNN-pP-A.json."""
         details = {} if reply is None else {
             "reply": reply.text, "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
             "cost_usd": reply.cost_usd, "cached": reply.cached}
-        write_json(self.folder / "calls" / f"step-{step:03d}-{attempt}.json",
+        name = f"step-{step:03d}-{attempt}" if proposal == 0 else f"step-{step:03d}-p{proposal}-{attempt}"
+        write_json(self.folder / "calls" / f"{name}.json",
                    {"messages": messages, "reply": None, **details, "accepted": list(accepted),
                     "problems": list(problems)})

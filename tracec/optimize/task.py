@@ -1,6 +1,8 @@
 """A task file: plain Python defining `train`, optional `val`, `run(example)` and
 `feedback(example, output) -> (score, text)`, and optionally `params` (the names of the only parameters
-the optimizer may change). Loaded with the project's modules instrumented."""
+the optimizer may change), `repeats` (runs per example of a stochastic task, scored by their mean) and
+`test` (held-out examples the optimizer never sees; benchmarks score the result on them). Loaded with the
+project's modules instrumented."""
 
 from __future__ import annotations
 
@@ -28,6 +30,11 @@ class Task:
     run: Callable[[Any], Any]
     feedback: Callable[[Any, Any], tuple]
     params: tuple[str, ...] | None = None   # optional: the only parameters to change (names or keys)
+    repeats: int = 1                        # runs per example; a stochastic task's score is their mean
+    test: tuple = ()                        # held out: never seen by the optimizer
+
+    def split(self, name: str) -> tuple:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,14 @@ def load_task(path: Path, root: Path, instrumented: bool = True) -> Task:
     if params is not None and (not isinstance(params, (list, tuple)) or not params
                                or not all(isinstance(p, str) for p in params)):
         raise TaskError(f"{path}: `params` must be a non-empty list of parameter names (or leave it out)")
+    repeats = getattr(module, "repeats", 1)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise TaskError(f"{path}: `repeats` must be a whole number of runs per example, at least 1")
+    test = getattr(module, "test", ())
+    if not isinstance(test, (list, tuple)):
+        raise TaskError(f"{path}: `test` must be a list of examples (or leave it out)")
     return Task(path, tuple(train), tuple(val if val is not None else train), module.run, module.feedback,
-                tuple(params) if params is not None else None)
+                tuple(params) if params is not None else None, repeats, tuple(test))
 
 
 def judge(task: Task, example, output, error: BaseException | None) -> tuple[float, str]:

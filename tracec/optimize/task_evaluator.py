@@ -48,6 +48,7 @@ def literal_values(reprs: dict[str, str]) -> dict[str, object]:
 
 class TaskEvaluator:
     stop_at = None   # a task's scores need not top out at 1.0: run every step
+    subject = "the task"
 
     def __init__(self, task: Path, root: Path, workers: int, trial_timeout: float, sandbox: bool = False) -> None:
         if not task.is_file():
@@ -66,6 +67,8 @@ class TaskEvaluator:
         self.initial.update(code_values(self.targets, self.originals))
         self.train = [("train", i) for i in range(probe["train"])]
         self.val = self.train if probe["val"] is None else [("val", i) for i in range(probe["val"])]
+        self.test = [("test", i) for i in range(probe["test"])]
+        self.repeats = probe["repeats"]
         self.label = f"{'val' if probe['val'] is not None else 'train'} ({len(self.val)} examples)"
         self.resume_args = os.path.relpath(task)
         self._site_values: dict[str, object] = {}
@@ -74,12 +77,6 @@ class TaskEvaluator:
         entries, sites = self.pool.evaluate(self.sources.files(values, self.initial), list(examples), record)
         self._site_values.update(literal_values(sites))
         return entries
-
-    def baseline(self) -> float:
-        try:
-            return self.score({})
-        except TrialError as exc:
-            raise TaskError(f"the task cannot be scored with the current code: {exc}") from None
 
     def batch(self, rng, size: int, values: dict) -> list:
         return rng.sample(list(self.train), min(size, len(self.train)))
@@ -97,9 +94,8 @@ class TaskEvaluator:
             outcomes.append(Outcome(entry["example"], entry["output"], entry["score"], entry["text"], graph))
         return outcomes
 
-    def score(self, values: dict) -> float:
-        entries = self._evaluate(values, self.val, record=False)
-        return sum(e["score"] for e in entries) / len(entries)
+    def scores(self, values: dict, examples) -> list[float]:
+        return [e["score"] for e in self._evaluate(values, examples, record=False)]
 
     def site_value(self, key: str):
         """What a `tracec.param` site with this key last returned (sites inside functions bind no global)."""

@@ -103,7 +103,7 @@ def run_examples(request: dict, setup: dict, copy: Path) -> dict:
         return _probe(task, copy, loaded_before)
     entries, outputs = [], []
     for split, index in request["examples"]:
-        example = (task.train if split == "train" else task.val)[index]
+        example = task.split(split)[index]
         output, error, graph = execute(task, example, recorded=bool(request.get("record")))
         entry = {"example": runtime.preview(example), "graph": graph.to_json() if graph is not None else None}
         if error is not None:
@@ -156,7 +156,7 @@ def _probe(task, copy: Path, loaded_before: set) -> dict:
     return {"targets": [{"key": t.key, "kind": t.kind, "file": t.file, "line": t.line, "doc": t.doc}
                         for t in targets.values()],
             "initial": initial, "train": len(task.train), "val": len(task.val) if task.val is not task.train else None,
-            "preload": preload}
+            "test": len(task.test), "repeats": task.repeats, "preload": preload}
 
 
 def selected(targets: dict, task) -> dict:
@@ -188,7 +188,7 @@ def judge_outputs(request: dict, run: dict, setup: dict, copy: Path) -> dict:
         if entry["error"]:
             verdicts.append(None)
             continue
-        example = (task.train if split == "train" else task.val)[index]
+        example = task.split(split)[index]
         try:
             score, text = judge(task, example, output, None)
         except TaskError as exc:
