@@ -82,8 +82,8 @@ def main() -> int:
                   ("parse a reply (value + code)", lambda: parse_reply(reply, variables)),
                   ("a code candidate as its patched file (LibCST splice + black)",
                    lambda: evaluators[1].sources.files(candidate, evaluators[1].initial)),
-                  ("score a code candidate on val in workers (1 worker)", lambda: evaluators[1].score(candidate)),
-                  ("score a code candidate on val in workers (2 workers)", lambda: evaluators[2].score(candidate))]
+                  ("score a code candidate on val in workers (1 worker)", lambda: evaluators[1].scores(candidate, evaluators[1].val)),
+                  ("score a code candidate on val in workers (2 workers)", lambda: evaluators[2].scores(candidate, evaluators[2].val))]
         try:
             timings = {name: measure(fn, repeat=args.repeat) for name, fn in pieces}
         finally:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from statistics import fmean
 
 from _timing import median_once, print_table, write_results
 
@@ -54,8 +55,8 @@ def main() -> int:
 
         rows, results = [], {}
         cases = [("plain pytest subprocess (baseline)", plain),
-                 ("score current code (--tracec, no recording)", lambda: evaluator.score({})),
-                 ("score a code candidate", lambda: evaluator.score({key: FIXED_MEDIAN})),
+                 ("score current code (--tracec, no recording)", lambda: evaluator.scores({}, evaluator.val)),
+                 ("score a code candidate", lambda: evaluator.scores({key: FIXED_MEDIAN}, evaluator.val)),
                  ("record a minibatch of 4", lambda: evaluator.record(
                      evaluator.batch(random.Random(0), 4, {}), {}))]
         baseline = None
@@ -64,8 +65,8 @@ def main() -> int:
             baseline = baseline or median
             rows.append([label, f"{median * 1000:,.0f} ms", f"{median / baseline:.2f}x"])
             results[label] = {"median_s": median, "samples_s": samples}
-        fixed = evaluator.score({key: FIXED_MEDIAN})
-        current = evaluator.score({})
+        fixed = fmean(evaluator.scores({key: FIXED_MEDIAN}, evaluator.val))
+        current = fmean(evaluator.scores({}, evaluator.val))
         print_table(f"tracec optimize --pytest, per evaluation ({len(evaluator.val)} tests, median of "
                     f"{args.repeat})", ["what", "median", "vs plain pytest"], rows)
         print(f"scores: current code {current:.2f}, fixed median {fixed:.2f}")

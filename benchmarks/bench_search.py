@@ -112,9 +112,10 @@ def main() -> int:
     tasks, methods = args.tasks.split(","), args.methods.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = []
-    for task in tasks:
-        for method in methods:
-            for seed in seeds:
+    # seed by seed: a run cut short still has every task and method for the seeds it finished
+    for seed in seeds:
+        for task in tasks:
+            for method in methods:
                 started = time.monotonic()
                 run = run_gepa_method(args, task, seed) if method == "gepa" else run_tracec(args, task, method, seed)
                 run.update(task=task, method=method, seed=seed, seconds=round(time.monotonic() - started, 1))
@@ -123,10 +124,13 @@ def main() -> int:
                       f"{run['metric_calls']} metric calls, {run['llm_calls']} LLM calls, {run['seconds']} s",
                       file=sys.stderr, flush=True)
                 runs.append(run)
+                write_results("bench_search", {"model": args.model, "metric_calls": args.metric_calls, "runs": runs})
     rows = []
     for task in tasks:
         for method in methods:
             mine = [r for r in runs if r["task"] == task and r["method"] == method]
+            if not mine:
+                continue
             tests = [r["test"] for r in mine]
             rows.append([task, method, f"{fmean(tests):.3f} ± {pstdev(tests):.3f}",
                          f"{fmean(r['metric_calls'] for r in mine):.0f}", f"{fmean(r['llm_calls'] for r in mine):.1f}",

@@ -66,7 +66,7 @@ class FakeEvaluator:
     def __init__(self, real: TaskEvaluator, stop_at=None, broken=()):
         self.real, self.stop_at, self.broken, self.scored = real, stop_at, set(broken), []
         for name in ("targets", "originals", "initial", "sources", "train", "val", "label", "resume_args",
-                     "subject", "repeats"):
+                     "subject", "repeats", "parallel"):
             setattr(self, name, getattr(real, name))
 
     def batch(self, rng, size, values):

@@ -134,9 +134,11 @@ def test_max_metric_calls_is_respected_exactly_in_the_middle_of_a_step(tmp_path,
     result = optimize(root, server, "--steps", "3", "--proposals", "2", "--max-metric-calls", "20")
     assert result.returncode == 0, result.stderr
     state = state_of(root)
-    # baseline 4 + record 4 + child 1 on the minibatch 4 and on val 4 + child 2 on the minibatch 4 = 20
+    # baseline 4 + record 4 + both children on the minibatch 8 + child 1 on val 4 = 20
     assert state["metric_calls"] == 20
     assert "max_metric_calls 20: 20 spent, validating the candidate needs 4" in result.stdout
+    # child 2 beat its parent on the minibatch but was never validated: not a pool member
+    assert [c["status"] for c in state["candidates"]] == ["member", "member", "new"]
     assert state["best"] == 0.5 and apply_and_score(root) == 0.5       # what was validated is written
 
 
@@ -235,3 +237,17 @@ def test_with_repeats_a_child_lucky_on_one_run_is_not_paid_a_validation(tmp_path
     # baseline 4 x 3, the minibatch recorded 1 + 2 more runs, each child 3 on it, "Hello" 4 x 3 on val and
     # as the new best 4 x 3 again
     assert thrice["metric_calls"] == 12 + 3 + 3 + 12 + 12 + 3
+
+
+def test_children_scored_at_once_on_spare_workers_reach_the_same_pool(tmp_path, scripted_llm):
+    """4 workers, minibatches of 2: the two children of a step are scored on their minibatch at once."""
+    def pool(workers: int) -> list:
+        root = make_project(tmp_path / f"workers-{workers}", workers=workers)
+        server = scripted_llm(by_proposal(suggestion(GREETING="Hello"), suggestion(PUNCT="!")))
+        result = optimize(root, server, "--steps", "3", "--batch-size", "2")
+        assert result.returncode == 0, result.stderr
+        return [(c["values"], c["status"], c["minibatch"], c["val_scores"]) for c in state_of(root)["candidates"]]
+
+    at_once = pool(4)
+    assert at_once == pool(1)
+    assert len(at_once) >= 3 and at_once[1][1] == at_once[2][1] == "member"

@@ -34,8 +34,8 @@ class LLMReply:
 
 def import_litellm():
     """The litellm module, imported on first use, with the embedded-model provider registered once."""
-    litellm = litellm_module()
-    with _register_lock:
+    with _register_lock:   # parallel proposal calls: one thread imports, the others wait for the whole module
+        litellm = litellm_module()
         if not any(item.get("provider") == LOCAL_PROVIDER for item in litellm.custom_provider_map):
             from tracec.llm.local_model import LocalModelHandler
 

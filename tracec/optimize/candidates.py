@@ -4,6 +4,7 @@ workers import the patched files (tracec/optimize/worker_host.py, and the `--pyt
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,10 @@ class CandidateSources:
         self.targets = targets
         self.originals = originals               # file -> original source text
         self._black_mode = None   # the project's [tool.black], read once
+        # children scored at once splice from several threads: one at a time, so the first call's lazy
+        # imports of libcst and black (a module half-initialised in one thread is seen by another) and the
+        # black mode are made once; a splice holds the GIL throughout anyway
+        self._lock = threading.Lock()
 
     def by_file(self, keys) -> dict[str, list[str]]:
         """The keys grouped by the file that defines them, files in sorted order."""
@@ -99,10 +104,11 @@ class CandidateSources:
         """The file's original source with the parameters `keys` set to `values`. Raises PatchError."""
         from tracec.patches.splice import Change, black_mode, rewrite_source
 
-        if self._black_mode is None:
-            self._black_mode = black_mode(self.root)
         changes = [Change(key, self.targets[key].kind, self.targets[key].line, values[key]) for key in keys]
-        return rewrite_source(self.originals[file], file, changes, self._black_mode)
+        with self._lock:
+            if self._black_mode is None:
+                self._black_mode = black_mode(self.root)
+            return rewrite_source(self.originals[file], file, changes, self._black_mode)
 
     def files(self, values: dict[str, object], initial: dict[str, object]) -> dict[str, str]:
         """Project-relative path -> full new text of each file `values` changes (a value equal to the one in

@@ -19,6 +19,7 @@ class Evaluator(Protocol):
     sources: CandidateSources        # a candidate as files: what the workers run and the patch contains
     train: Sequence[Any]             # examples the minibatches are drawn from
     val: Sequence[Any]               # examples a candidate is scored on
+    parallel: int                    # examples it can run at once (the workers); 1 runs one evaluation at a time
     repeats: int                     # runs per example the task asks for (a stochastic task: more than 1)
     label: str                       # what `val` is, for the console ("4 examples", "12 test(s)")
     resume_args: str                 # how `--resume` repeats the evaluator's part of the command line

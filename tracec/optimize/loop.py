@@ -47,6 +47,7 @@ class Optimizer:
         self.state: RunState = store.state
         self.repeats = config.repeats or evaluator.repeats
         self._llm_lock = threading.Lock()
+        self._called = False   # no proposal call made by this process yet
         from tracec.optimize.search import SEARCHES
 
         self.search = SEARCHES[config.search](self)
@@ -91,13 +92,18 @@ class Optimizer:
         def ask(n: int) -> tuple[dict, list[str]]:
             return self._ask(index, n, variables, examples, memory, current, reply_schema(variables))
 
-        if count == 1:
-            answers = [ask(0)]
-        else:
+        # the process's first call runs alone: what it imports lazily (litellm's providers, the HTTP
+        # client) is imported once, not by several threads at the same time
+        answers = [] if self._called else [ask(0)]
+        self._called = True
+        rest = range(len(answers), count)
+        if len(rest) == 1:
+            answers.append(ask(rest[0]))
+        elif rest:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tracec-proposal") as threads:
-                answers = list(threads.map(ask, range(count)))
+            with ThreadPoolExecutor(max_workers=len(rest), thread_name_prefix="tracec-proposal") as threads:
+                answers.extend(threads.map(ask, rest))
         changes = [changed for changed, _ in answers if changed]
         if changes:
             return changes

@@ -20,7 +20,8 @@ class Candidate:
     parents: list = field(default_factory=list)   # [] the baseline, [p] a proposal, [a, b] a merge
     step: int = 0
     origin: str = "baseline"               # baseline | proposal | merge
-    status: str = "member"                 # member (in the pool) | rejected | failed
+    status: str = "member"                 # member (in the pool) | rejected | failed | new (the run stopped
+                                           # before it was decided)
     reason: str = ""                       # why it was rejected or failed, as the model is told
     minibatch: list = field(default_factory=list)   # [parent's sum, its sum] on the examples that decided
     val_scores: list = field(default_factory=list)  # per `val` example, in order (members only)

@@ -34,6 +34,7 @@ class PytestEvaluator:
     stop_at = 1.0   # every selected test passes: nothing left to improve
     subject = "the selected tests"
     repeats = 1
+    parallel = 1    # one scratch copy: one evaluation at a time
 
     def __init__(self, root: Path, tests: list[str], keyword: str | None, timeout: float) -> None:
         self.root, self.timeout = root, timeout

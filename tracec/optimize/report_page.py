@@ -14,7 +14,7 @@ from tracec.optimize.pool import Candidate, Pool
 
 CHART_W, CHART_H, PAD = 420, 200, 36
 STATUS = {"member": ("#2e7d32", "kept in the pool"), "rejected": ("#9e9e9e", "rejected"),
-          "failed": ("#d32f2f", "failed")}
+          "failed": ("#d32f2f", "failed"), "new": ("#bdbdbd", "not decided: the run stopped")}
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}

@@ -35,13 +35,16 @@ class Search:
     def scores(self, values: dict, examples: list, purpose: str) -> tuple[list[float], float]:
         """Per-example scores of `values` (each the mean of `repeats` runs) and their spread; the runs are
         counted against --max-metric-calls before they start. TrialError rejects the candidate."""
+        self.opt.spend_metric_calls(len(examples) * self.opt.repeats, purpose)
+        return self.measure(values, examples)
+
+    def measure(self, values: dict, examples: list) -> tuple[list[float], float]:
+        """scores() without counting: for evaluations already paid for (safe from several threads)."""
         if not examples:
             return [], 0.0
-        repeats = self.opt.repeats
-        self.opt.spend_metric_calls(len(examples) * repeats, purpose)
-        flat = self.opt.evaluator.scores(values, list(examples) * repeats)
-        runs = [flat[i::len(examples)] for i in range(len(examples))] if examples else []
-        return [fmean(r) for r in runs], fmean(spread_of(r) for r in runs) if runs else 0.0
+        flat = self.opt.evaluator.scores(values, list(examples) * self.opt.repeats)
+        runs = [flat[i::len(examples)] for i in range(len(examples))]
+        return [fmean(r) for r in runs], fmean(spread_of(r) for r in runs)
 
     def record(self, values: dict, batch: list) -> list:
         """Outcomes (with graphs) of one recorded run per example; with repeats, the score each shows is
@@ -117,7 +120,7 @@ class GreedySearch(Search):
             return proposals
         (changed,) = proposals
         child = self.pool.add(values=self.child_values(parent, changed), parents=[parent.id], step=index,
-                              origin="proposal")
+                              origin="proposal", status="new")
         label = self.label(changed)
         if not self.validate(child):
             self.opt.remember(f"step {index}: {label} could not be tried: {child.reason}")
@@ -125,6 +128,7 @@ class GreedySearch(Search):
         kept = self.confirm_best(child, self.state.best)
         was = self.state.best
         if kept:
+            child.status = "member"
             self.state.best_id = child.id
             self.set_best(child)
         else:
@@ -155,20 +159,52 @@ class ParetoSearch(Search):
         for changed in proposals:
             values = self.child_values(parent, changed)
             if values != parent.values and all(c.values != values for c, _ in children):
-                children.append((self.pool.add(values=values, parents=[parent.id], step=index, origin="proposal"),
-                                 changed))
-        results = [self.try_child(index, child, parent, batch, before, self.label(changed))
-                   for child, changed in children]
+                child = self.pool.add(values=values, parents=[parent.id], step=index, origin="proposal", status="new")
+                children.append((child, changed))
+        gated, stop = self.on_minibatch([c for c, _ in children], batch)
+        results = [self.try_child(index, child, batch, before, self.label(changed), gated[child.id])
+                   for child, changed in children if child.id in gated]
+        if stop is not None:   # a budget ran out before the remaining children could be scored
+            raise stop
         return f"parent {parent.id}: " + "; ".join(results)
 
-    def try_child(self, index: int, child: Candidate, parent: Candidate, batch: list, before: list[float],
-                  label: str) -> str:
-        try:
-            after, noise = self.scores(child.values, batch, "scoring a child on the minibatch")
-        except TrialError as exc:
-            child.status, child.reason = "failed", str(exc)
-            self.opt.remember(f"step {index}: {label} could not be tried: {exc}")
-            return f"candidate {child.id} rejected: {exc}"
+    def on_minibatch(self, children: list[Candidate], batch: list) -> tuple[dict, BaseException | None]:
+        """Each child's (scores, noise) on the minibatch, or the TrialError that rejected it. Children are
+        scored at once as far as the workers allow (each evaluation spreads its examples over up to
+        `parallel` of them), all paid for first, in order: the budget stops at the first one it cannot pay."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tracec.llm.common import BudgetExceeded
+
+        paid, stop = [], None
+        for child in children:
+            try:
+                self.opt.spend_metric_calls(len(batch) * self.opt.repeats, "scoring a child on the minibatch")
+            except BudgetExceeded as exc:
+                stop = exc
+                break
+            paid.append(child)
+
+        def measured(child: Candidate):
+            try:
+                return self.measure(child.values, batch)
+            except TrialError as exc:
+                return exc
+
+        parallel = self.opt.evaluator.parallel
+        at_once = max(1, parallel // max(1, min(parallel, len(batch))))
+        if at_once == 1 or len(paid) == 1:
+            return {c.id: measured(c) for c in paid}, stop
+        with ThreadPoolExecutor(max_workers=min(at_once, len(paid)), thread_name_prefix="tracec-child") as threads:
+            return dict(zip((c.id for c in paid), threads.map(measured, paid))), stop
+
+    def try_child(self, index: int, child: Candidate, batch: list, before: list[float], label: str,
+                  gated) -> str:
+        if isinstance(gated, TrialError):
+            child.status, child.reason = "failed", str(gated)
+            self.opt.remember(f"step {index}: {label} could not be tried: {gated}")
+            return f"candidate {child.id} rejected: {gated}"
+        after, noise = gated
         child.minibatch = [sum(before), sum(after)]
         if not self.beats(after, before, noise):
             child.status = "rejected"
@@ -186,6 +222,7 @@ class ParetoSearch(Search):
         return f"candidate {child.id} ({label}): val {child.mean:.3f}, joins the pool"
 
     def join(self, child: Candidate) -> None:
+        child.status = "member"
         self.state.merge_due = True
         if self.confirm_best(child, self.state.best):
             self.state.best_id = child.id
@@ -197,7 +234,7 @@ class ParetoSearch(Search):
             return ""
         a, b, values = pair
         self.state.merges += 1
-        child = self.pool.add(values=values, parents=[a.id, b.id], step=index, origin="merge")
+        child = self.pool.add(values=values, parents=[a.id, b.id], step=index, origin="merge", status="new")
         val = self.opt.evaluator.val
         # decide on the val examples where the two differ most: there the merge must do as well as either
         order = sorted(range(len(val)), key=lambda i: (-abs(a.val_scores[i] - b.val_scores[i]), rng.random()))

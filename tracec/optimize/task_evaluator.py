@@ -69,6 +69,7 @@ class TaskEvaluator:
         self.val = self.train if probe["val"] is None else [("val", i) for i in range(probe["val"])]
         self.test = [("test", i) for i in range(probe["test"])]
         self.repeats = probe["repeats"]
+        self.parallel = workers
         self.label = f"{'val' if probe['val'] is not None else 'train'} ({len(self.val)} examples)"
         self.resume_args = os.path.relpath(task)
         self._site_values: dict[str, object] = {}

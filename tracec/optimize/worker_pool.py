@@ -43,6 +43,7 @@ class WorkerPool:
         self._ids = itertools.count(1)
         self._pending: dict[int, concurrent.futures.Future] = {}
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()   # candidates scored at once submit from several threads
         self._log = open(self.work / "host.log", "wb")
         self._host = subprocess.Popen([*prefix, sys.executable, "-m", "tracec.optimize.worker_host"], cwd=self.work,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
@@ -57,8 +58,9 @@ class WorkerPool:
     def _send(self, message: dict) -> None:
         assert self._host.stdin is not None
         try:
-            self._host.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
-            self._host.stdin.flush()
+            with self._send_lock:
+                self._host.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
+                self._host.stdin.flush()
         except (BrokenPipeError, ValueError):
             raise TrialError(f"the worker host ended: {self._host_error()}") from None
 
