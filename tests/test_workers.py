@@ -281,3 +281,18 @@ def test_files_git_ignores_are_linked_not_copied_and_the_task_still_reads_them(t
     result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "1")
     assert result.returncode == 0, result.stderr
     assert "0.000 -> 0.500" in result.stdout and "metric calls 12" in result.stdout   # 4 names read, 3 times
+
+
+def test_a_virtualenv_inside_the_project_stays_importable_in_the_workers(tmp_path, scripted_llm, monkeypatch):
+    """`python -m venv venv` in the checkout: the copy leaves the virtualenv out, and its site-packages
+    on sys.path must still be found where they are (they were looked for inside the copy)."""
+    root = make_project(tmp_path, task="import greetlib\n" + TASK.replace("return app.answer(name)",
+                                                                       "return greetlib.wrap(app.answer(name))"))
+    site = root / "venv" / "lib" / "site-packages"
+    site.mkdir(parents=True)
+    (root / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")   # what makes a folder a virtualenv
+    (site / "greetlib.py").write_text("def wrap(text):\n    return text\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "0.000 -> 0.500" in result.stdout

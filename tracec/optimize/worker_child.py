@@ -65,7 +65,12 @@ def _load(setup: dict, copy: Path, instrumented: bool = True):
     root = Path(setup["root"])
 
     def mapped(path: str) -> str:
-        return str(copy / os.path.relpath(path, root)) if is_under(path, root) else path
+        """A path of the project as the copy has it. A virtualenv inside the project is not copied: its
+        site-packages (on sys.path) stay where they are, as does anything else the copy lacks."""
+        if not is_under(path, root):
+            return path
+        inside = copy / os.path.relpath(path, root)
+        return str(inside) if os.path.exists(inside) else path
 
     os.chdir(mapped(setup["cwd"]))
     sys.path[:] = [mapped(p) for p in setup["sys_path"]]
