@@ -240,7 +240,7 @@ class Optimizer:
         from tracec.patches.patch_file import sha256_text, write_patch
 
         pending = pending_changes(self.root)
-        mine = f"tracec optimize run {self.store.run_id}:"
+        mine = self.store.patch_summary
         patches = []
         for file, keys in self.sources.by_file(result.changed).items():
             new = self.sources.patched_source(file, keys, {k: result.changed[k][1] for k in keys})

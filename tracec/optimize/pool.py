@@ -33,13 +33,20 @@ class Candidate:
 
     def to_json(self) -> dict:
         data = {k: v for k, v in vars(self).items() if k != "values"}
-        return {**data, "values": {k: repr(v) for k, v in self.values.items()}}
+        return {**data, "values": values_to_json(self.values)}
 
     @classmethod
     def from_json(cls, data: dict) -> "Candidate":
-        # values are literals (params) or source text (code), so repr/literal_eval round-trips them
-        values = {k: ast.literal_eval(v) for k, v in data["values"].items()}
-        return cls(**{**data, "values": values})
+        return cls(**{**data, "values": values_from_json(data["values"])})
+
+
+def values_to_json(values: dict) -> dict[str, str]:
+    """Values are literals (params) or source text (code), so repr / literal_eval round-trips them."""
+    return {k: repr(v) for k, v in values.items()}
+
+
+def values_from_json(data: dict[str, str]) -> dict:
+    return {k: ast.literal_eval(v) for k, v in data.items()}
 
 
 SOURCE = object()   # merge: a key left as the source has it

@@ -4,7 +4,6 @@ sources it started from), calls/step-NNN-A.json (every prompt and reply, for rev
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from tracec.fileio import write_atomic
 from tracec.optimize.config import OptimizeConfig
-from tracec.optimize.pool import Candidate
+from tracec.optimize.pool import Candidate, values_from_json, values_to_json
 from tracec.patches.patch_file import sha256_text as sha256
 
 
@@ -37,15 +36,14 @@ class RunState:
     def to_json(self) -> dict:
         return {"step": self.step, "baseline": self.baseline, "best": self.best, "memory": self.memory,
                 "log": self.log, "metric_calls": self.metric_calls, "llm_calls": self.llm_calls,
-                "best_values": {k: repr(v) for k, v in self.best_values.items()},
+                "best_values": values_to_json(self.best_values),
                 "candidates": [c.to_json() for c in self.candidates], "best_id": self.best_id,
                 "merges": self.merges, "merge_due": self.merge_due, "cost_usd": self.cost_usd,
                 "history": self.history}
 
     @classmethod
     def from_json(cls, data: dict) -> "RunState":
-        # values are literals (params) or source text (code), so repr/literal_eval round-trips them
-        values = {k: ast.literal_eval(v) for k, v in data.get("best_values", {}).items()}
+        values = values_from_json(data.get("best_values", {}))
         candidates = [Candidate.from_json(c) for c in data.get("candidates", [])]
         return cls(step=data["step"], baseline=data["baseline"], best=data["best"], best_values=values,
                    memory=data["memory"], log=data.get("log", []), candidates=candidates,
@@ -108,6 +106,11 @@ class RunStore:
                 raise ValueError(f"{changed[0]} changed since run {self.run_id} started; start a new run "
                                  "instead of --resume")
         write_json(path, hashes)
+
+    @property
+    def patch_summary(self) -> str:
+        """How every patch this run writes begins its summary: how `tracec report` and a resumed run find them."""
+        return f"tracec optimize run {self.run_id}:"
 
     def save(self) -> None:
         write_json(self.folder / "state.json", self.state.to_json())

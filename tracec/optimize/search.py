@@ -42,9 +42,13 @@ class Search:
         """scores() without counting: for evaluations already paid for (safe from several threads)."""
         if not examples:
             return [], 0.0
-        flat = self.opt.evaluator.scores(values, list(examples) * self.opt.repeats)
-        runs = [flat[i::len(examples)] for i in range(len(examples))]
+        runs = self.runs(values, examples, self.opt.repeats)
         return [fmean(r) for r in runs], fmean(spread_of(r) for r in runs)
+
+    def runs(self, values: dict, examples: list, count: int) -> list[list[float]]:
+        """The scores of `count` runs of each example, grouped per example (one evaluation for them all)."""
+        flat = self.opt.evaluator.scores(values, list(examples) * count)
+        return [flat[i::len(examples)] for i in range(len(examples))]
 
     def record(self, values: dict, batch: list) -> list:
         """Outcomes (with graphs) of one recorded run per example; with repeats, the score each shows is
@@ -54,11 +58,10 @@ class Search:
         if self.opt.repeats > 1:
             self.opt.spend_metric_calls(len(batch) * (self.opt.repeats - 1), "repeating the minibatch")
             try:
-                flat = self.opt.evaluator.scores(values, list(batch) * (self.opt.repeats - 1))
+                more = self.runs(values, batch, self.opt.repeats - 1)
             except TrialError:
-                flat = []
-            outcomes = [dataclasses.replace(o, score=fmean([o.score, *flat[i::len(batch)]]))
-                        for i, o in enumerate(outcomes)]
+                more = [[] for _ in batch]
+            outcomes = [dataclasses.replace(o, score=fmean([o.score, *runs])) for o, runs in zip(outcomes, more)]
         return outcomes
 
     def beats(self, child: list[float], parent: list[float], noise: float) -> bool:
@@ -96,7 +99,11 @@ class Search:
         return candidate.mean > best
 
     def set_best(self, candidate: Candidate) -> None:
-        self.state.best_values, self.state.best = dict(candidate.values), candidate.mean
+        self.state.best_id, self.state.best_values, self.state.best = candidate.id, dict(candidate.values), candidate.mean
+
+    def step_rng(self, index: int) -> random.Random:
+        """The step's random choices, from the seed and the step alone: a resumed run makes the same ones."""
+        return random.Random(self.opt.config.seed * 1_000_003 + index)
 
     def child_values(self, parent: Candidate, changed: dict) -> dict:
         initial = self.opt.initial
@@ -110,7 +117,7 @@ class Search:
 class GreedySearch(Search):
     def step(self, index: int) -> str:
         parent = self.pool.candidates[self.state.best_id]
-        rng = random.Random(self.opt.config.seed * 1_000_003 + index)
+        rng = self.step_rng(index)
         batch = self.opt.evaluator.batch(rng, self.opt.config.batch_size, parent.values)
         outcomes = self.record(parent.values, batch)
         if all(o.score >= 1.0 for o in outcomes) and self.state.best >= 1.0:
@@ -129,7 +136,6 @@ class GreedySearch(Search):
         was = self.state.best
         if kept:
             child.status = "member"
-            self.state.best_id = child.id
             self.set_best(child)
         else:
             child.status, child.reason = "rejected", f"val {child.mean:.3f}, not above the best {was:.3f}"
@@ -140,7 +146,7 @@ class GreedySearch(Search):
 
 class ParetoSearch(Search):
     def step(self, index: int) -> str:
-        rng = random.Random(self.opt.config.seed * 1_000_003 + index)
+        rng = self.step_rng(index)
         if self.state.merge_due and self.state.merges < MAX_MERGES:
             self.state.merge_due = False
             message = self.merge(index, rng)
@@ -225,7 +231,6 @@ class ParetoSearch(Search):
         child.status = "member"
         self.state.merge_due = True
         if self.confirm_best(child, self.state.best):
-            self.state.best_id = child.id
             self.set_best(child)
 
     def merge(self, index: int, rng: random.Random) -> str:
