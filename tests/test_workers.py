@@ -231,6 +231,46 @@ def test_sandbox_without_bubblewrap_is_a_one_line_usage_error(tmp_path, scripted
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+
+def test_with_the_spawn_start_method_each_child_is_a_fresh_interpreter_and_isolation_holds(tmp_path, scripted_llm,
+                                                                                            monkeypatch):
+    monkeypatch.setenv("TRACEC_WORKER_START", "spawn")   # e.g. macOS with libraries that must not be forked
+    exits = code("    import os; os._exit(0)\n")
+    sets_mode = code("    global MODE\n    MODE = 'loud'\n    return 'no'\n")
+    # a fork of the warm host has the host's modules loaded; a spawned interpreter does not
+    spawned = code("    import sys\n"
+                   "    forked = 'tracec.optimize.worker_host' in sys.modules or MODE == 'loud'\n"
+                   "    return 'no' if forked else 'Hello ' + name + '!'\n")
+    root = make_project(tmp_path)
+    before = snapshot(root)
+    result = optimize(root, scripted_llm([exits, sets_mode, spawned]), "--steps", "3")
+    assert result.returncode == 0, result.stderr
+    step1 = next(line for line in result.stderr.splitlines() if line.startswith("step 1/3"))
+    assert "candidate rejected" in step1 and "exited with status 0" in step1, step1
+    assert "0.000 -> 1.000" in result.stdout, result.stdout + result.stderr
+    assert snapshot(root) == before
+    assert apply_and_score(root) == claimed(root) == 1.0
+
+
+
+def test_a_candidate_that_kills_the_worker_host_is_rejected_and_a_new_host_takes_over(tmp_path, scripted_llm):
+    killer = code("    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 'Hello ' + name + '!'\n")
+    root = make_project(tmp_path)
+    result = optimize(root, scripted_llm([killer, reply({"GREETING": "Hello"})]), "--steps", "2", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    step1 = next(line for line in result.stderr.splitlines() if line.startswith("step 1/2"))
+    assert "candidate rejected" in step1 and "the worker host ended" in step1, step1
+    assert "0.000 -> 0.500" in result.stdout, result.stdout + result.stderr    # step 2 ran on a new host
+    assert apply_and_score(root) == claimed(root) == 0.5
+    assert not (root / ".tracec" / "scratch").exists()
+
+def test_an_unknown_start_method_is_a_one_line_usage_error(tmp_path, scripted_llm, monkeypatch):
+    monkeypatch.setenv("TRACEC_WORKER_START", "forkserver")
+    result = optimize(make_project(tmp_path), scripted_llm([]), "--steps", "1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "tracec optimize: error: TRACEC_WORKER_START='forkserver': use 'fork' or 'spawn'"
+
+
 NESTED = '''\
 import tracec
 

@@ -18,6 +18,14 @@ DEFAULT_MAX_TOKENS = 200   # workflow answers are short; a bound keeps a ramblin
 
 _clients: dict = {}        # (root, model, api_base, max_tokens) -> LLMClient, reused across calls
 _clients_lock = threading.Lock()
+_tokens_used = 0           # prompt + completion tokens of every reply in this process, cached ones included
+
+
+def tokens_used() -> int:
+    """What this process's workflow calls have used so far: the `tokens` objective of a task (task.py) is
+    its growth while one example runs. A cached reply counts: the objective is what the workflow costs,
+    not what this machine happened to pay."""
+    return _tokens_used
 
 
 def _client(model: str | None, api_base: str | None, max_tokens: int):
@@ -45,5 +53,9 @@ def chat(system: str, user: str, *, model: str | None = None, api_base: str | No
     Raises tracec.llm.common.LLMError (a one-line message saying what to fix) when the model cannot be reached."""
     client = _client(model, api_base, max_tokens)
     messages = [{"role": "system", "content": str(system)}, {"role": "user", "content": str(user)}]
-    return client.complete(messages, json_mode=False).text
+    reply = client.complete(messages, json_mode=False)
+    global _tokens_used
+    with _clients_lock:
+        _tokens_used += reply.prompt_tokens + reply.completion_tokens
+    return reply.text
 

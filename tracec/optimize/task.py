@@ -1,8 +1,8 @@
 """A task file: plain Python defining `train`, optional `val`, `run(example)` and
 `feedback(example, output) -> (score, text)`, and optionally `params` (the names of the only parameters
-the optimizer may change), `repeats` (runs per example of a stochastic task, scored by their mean) and
-`test` (held-out examples the optimizer never sees; benchmarks score the result on them). Loaded with the
-project's modules instrumented."""
+the optimizer may change), `repeats` (runs per example of a stochastic task, scored by their mean),
+`test` (held-out examples the optimizer never sees; benchmarks score the result on them) and `objectives`
+(several named scores with weights, see `score_of`). Loaded with the project's modules instrumented."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from tracec import runtime
 from tracec.errors import UsageError
+
+TOKENS = "tokens"   # the objective tracec measures itself: tokens of the tracec.chat calls one example made
 
 
 class TaskError(UsageError):
@@ -32,6 +34,11 @@ class Task:
     params: tuple[str, ...] | None = None   # optional: the only parameters to change (names or keys)
     repeats: int = 1                        # runs per example; a stochastic task's score is their mean
     test: tuple = ()                        # held out: never seen by the optimizer
+    objectives: dict[str, float] | None = None   # name -> weight; feedback then returns named scores
+
+    @property
+    def counts_tokens(self) -> bool:
+        return self.objectives is not None and TOKENS in self.objectives
 
     def split(self, name: str) -> tuple:
         return {"train": self.train, "val": self.val, "test": self.test}[name]
@@ -86,21 +93,58 @@ def load_task(path: Path, root: Path, instrumented: bool = True) -> Task:
     if not isinstance(test, (list, tuple)):
         raise TaskError(f"{path}: `test` must be a list of examples (or leave it out)")
     return Task(path, tuple(train), tuple(val if val is not None else train), module.run, module.feedback,
-                tuple(params) if params is not None else None, repeats, tuple(test))
+                tuple(params) if params is not None else None, repeats, tuple(test), _objectives(path, module))
 
 
-def judge(task: Task, example, output, error: BaseException | None) -> tuple[float, str]:
-    """Score one run. An exception in run() is feedback (score 0 and its message), not a crash."""
+def _objectives(path: Path, module) -> dict[str, float] | None:
+    objectives = getattr(module, "objectives", None)
+    if objectives is None:
+        return None
+    if (not isinstance(objectives, dict) or not objectives or not all(isinstance(k, str) for k in objectives)
+            or not all(_is_number(w) for w in objectives.values())):
+        raise TaskError(f"{path}: `objectives` must map each named score feedback returns to its weight, e.g. "
+                        f"{{'correct': 1.0, '{TOKENS}': -0.001}} (or leave it out)")
+    if set(objectives) == {TOKENS}:
+        raise TaskError(f"{path}: `objectives` names only {TOKENS!r}; add the scores feedback returns")
+    return {name: float(weight) for name, weight in objectives.items()}
+
+
+def _is_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def judge(task: Task, example, output, error: BaseException | None, tokens: int = 0) -> tuple[float, str]:
+    """Score one run. An exception in run() is feedback (score 0 and its message), not a crash. `tokens`:
+    what the run's tracec.chat calls used, the value of the `tokens` objective when the task names one."""
     if error is not None:
         return 0.0, f"run(example) raised {type(error).__name__}: {error}"
     try:
         result = task.feedback(example, output)
     except Exception as exc:
         raise TaskError(f"{task.path}: feedback() raised {type(exc).__name__}: {exc}") from exc
-    if (not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[1], str)
-            or isinstance(result[0], bool) or not isinstance(result[0], (int, float))):
-        raise TaskError(f"{task.path}: feedback() must return (score: float, text: str), got {result!r:.80}")
-    return float(result[0]), result[1]
+    shape = "({name: score, ...}, text: str)" if task.objectives else "(score: float, text: str)"
+    if not isinstance(result, tuple) or len(result) != 2 or not isinstance(result[1], str):
+        raise TaskError(f"{task.path}: feedback() must return {shape}, got {result!r:.80}")
+    if task.objectives is None:
+        if not _is_number(result[0]):
+            raise TaskError(f"{task.path}: feedback() must return {shape}, got {result!r:.80}")
+        return float(result[0]), result[1]
+    return score_of(task, result[0], tokens, result[1])
+
+
+def score_of(task: Task, named, tokens: int, text: str) -> tuple[float, str]:
+    """Several objectives: the score is the weighted sum of the named scores feedback returned (and of the
+    measured tokens); the text tells the model each part, so it sees what a change traded."""
+    assert task.objectives is not None
+    wanted = sorted(set(task.objectives) - {TOKENS})
+    if not isinstance(named, dict) or sorted(named) != wanted or not all(_is_number(v) for v in named.values()):
+        raise TaskError(f"{task.path}: feedback() must return ({{name: score}} for exactly the objectives "
+                        f"{', '.join(wanted)}, text), got {named!r:.80}")
+    parts = {**{name: float(value) for name, value in named.items()}, **({TOKENS: tokens} if task.counts_tokens
+                                                                        else {})}
+    score = sum(task.objectives[name] * value for name, value in parts.items())
+    shown = ", ".join(f"{name} {value:g} (weight {task.objectives[name]:g})" for name, value in parts.items())
+    return score, f"{text} [objectives: {shown}]"
 
 
 def execute(task: Task, example, *, recorded: bool) -> tuple[Any, Exception | None, runtime.Graph | None]:

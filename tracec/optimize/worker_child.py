@@ -1,6 +1,7 @@
 """What a fork of the worker host does (worker_host.py): `run` the examples with a candidate's files in
 place, or `judge` the outputs a run child returned. Either writes one JSON result and ends with
-`os._exit`, so nothing of the child's runs on in the host (atexit handlers, buffered output, finalizers)."""
+`os._exit`, so nothing of the child's runs on in the host (atexit handlers, buffered output, finalizers).
+With the spawn start method the same child is `python -m tracec.optimize.worker_child ORDER.job`."""
 
 from __future__ import annotations
 
@@ -106,11 +107,15 @@ def run_examples(request: dict, setup: dict, copy: Path) -> dict:
                             "on PYTHONPATH")
     if probe:
         return _probe(task, copy, loaded_before)
+    from tracec.llm.chat import tokens_used
+
     entries, outputs = [], []
     for split, index in request["examples"]:
         example = task.split(split)[index]
+        before = tokens_used()
         output, error, graph = execute(task, example, recorded=bool(request.get("record")))
-        entry = {"example": runtime.preview(example), "graph": graph.to_json() if graph is not None else None}
+        entry = {"example": runtime.preview(example), "graph": graph.to_json() if graph is not None else None,
+                 "tokens": tokens_used() - before}
         if error is not None:
             entry.update(output=f"{type(error).__name__}: {error}", error=True, score=0.0,
                          text=f"run(example) raised {type(error).__name__}: {error}")
@@ -195,7 +200,7 @@ def judge_outputs(request: dict, run: dict, setup: dict, copy: Path) -> dict:
             continue
         example = task.split(split)[index]
         try:
-            score, text = judge(task, example, output, None)
+            score, text = judge(task, example, output, None, entry.get("tokens", 0))
         except TaskError as exc:
             raise TaskFileError(str(exc)) from None
         verdicts.append({"score": score, "text": text})
@@ -235,3 +240,9 @@ class RestrictedUnpickler(pickle.Unpickler):
                     return found
         raise pickle.UnpicklingError(f"it refers to {module}.{name}, which the scorer does not load; return "
                                      "plain data or the project's own classes")
+
+
+if __name__ == "__main__":   # the spawn start method (worker_host.Host.spawn): the order file says what to do
+    _order = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    main(_order["phase"], _order["request"], _order["run"], _order["setup"], Path(_order["copy"]),
+         Path(_order["result"]), Path(_order["log"]))

@@ -156,15 +156,30 @@ class Host:
         stem = self.work / "results" / f"{job.id}-{phase}"
         result, log = stem.with_suffix(".json"), stem.with_suffix(".log")
         result.unlink(missing_ok=True)
-        pid = os.fork()
-        if pid == 0:   # the child: never returns
-            worker_child.main(phase, job.request, job.run, self.setup, slot.path, result, log)
-        try:
-            os.setpgid(pid, pid)   # also done in the child: whichever runs first
-        except OSError:
-            pass
+        if self.setup.get("start", "fork") == "spawn":
+            pid = self.spawn(job, phase, slot, stem, result, log)
+        else:
+            pid = os.fork()
+            if pid == 0:   # the child: never returns
+                worker_child.main(phase, job.request, job.run, self.setup, slot.path, result, log)
+            try:
+                os.setpgid(pid, pid)   # also done in the child: whichever runs first
+            except OSError:
+                pass
         timeout = float(job.request.get("timeout", 60.0))
         self.children[pid] = Child(pid, job, phase, time.monotonic() + timeout, result, log)
+
+    def spawn(self, job: Job, phase: str, slot: ScratchCopy, stem: Path, result: Path, log: Path) -> int:
+        """The child as a fresh interpreter (`start: spawn`): for where forking a warm process is unsafe or
+        impossible. Slower (an interpreter start and every import per evaluation), the same isolation; the
+        group is its own from the start (setpgroup), so the host kills and reaps it like a fork."""
+        order = stem.with_suffix(".job")
+        order.write_text(json.dumps({"phase": phase, "request": job.request, "run": job.run, "setup": self.setup,
+                                     "copy": str(slot.path), "result": str(result), "log": str(log)}),
+                         encoding="utf-8")
+        argv = [sys.executable, "-m", "tracec.optimize.worker_child", str(order)]
+        return os.posix_spawn(sys.executable, argv, os.environ, setpgroup=0,
+                              file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
 
     def reap(self) -> None:
         while self.children:
@@ -197,6 +212,7 @@ class Host:
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (0, EXIT_TASK_ERROR) and child.result.is_file():
             data = json.loads(child.result.read_text(encoding="utf-8"))
         child.result.unlink(missing_ok=True)
+        child.result.with_suffix(".job").unlink(missing_ok=True)
         if data is None:
             reason = _death(status, _last_line(child.log))
             child.log.unlink(missing_ok=True)

@@ -34,25 +34,96 @@ def sandboxed(work: Path) -> list[str]:
             "--setenv", "TMPDIR", str(work / "tmp"), "--die-with-parent", "--"]
 
 
+MAX_RESTARTS = 5   # hosts started after the first one died, per run
+
+
+def _last_words(log: Path) -> str:
+    """The last line a host wrote to its log: why it ended, as far as it said."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    return next((line.strip() for line in reversed(lines) if line.strip()), "no output")[:300]
+
+
+def requests(sources: dict[str, str], examples: list, record: bool, slots: int) -> list[dict]:
+    """One evaluation as requests of the protocol: the examples dealt round-robin over `slots` workers."""
+    chunks = [examples[i::slots] for i in range(min(slots, len(examples)))]
+    return [{"sources": sources, "examples": [list(e) for e in chunk], "record": record} for chunk in chunks]
+
+
+def merged(replies: list[dict], count: int) -> tuple[list[dict], dict]:
+    """The replies to `requests(...)` put back in example order, with the param sites' values. A failed
+    reply fails the whole evaluation: TaskError (the task file is broken) or TrialError (the candidate)."""
+    for reply in replies:
+        if not reply["ok"]:
+            raise (TaskError if reply.get("task_error") else TrialError)(reply["reason"])
+    entries: list[dict] = [{}] * count
+    sites: dict = {}
+    for i, reply in enumerate(replies):
+        entries[i::len(replies)] = reply["results"]
+        sites.update(reply["site_values"])
+    return entries, sites
+
+
+def start_method() -> str:
+    """How the host starts each evaluation's children: "fork" of its warm process (milliseconds), or "spawn"
+    (a fresh interpreter; where there is no fork, or where TRACEC_WORKER_START=spawn asks for it, e.g. on
+    macOS with libraries that must not be forked)."""
+    asked = os.environ.get("TRACEC_WORKER_START", "")
+    if asked not in ("", "fork", "spawn"):
+        raise UsageError(f"TRACEC_WORKER_START={asked!r}: use 'fork' or 'spawn'")
+    return asked or ("fork" if hasattr(os, "fork") else "spawn")
+
+
 class WorkerPool:
-    def __init__(self, root: Path, task: Path, slots: int, timeout: float, sandbox: bool = False) -> None:
+    def __init__(self, root: Path, task: Path, slots: int, timeout: float, sandbox: bool = False, *,
+                 cwd: str | None = None, sys_path: list[str] | None = None, work: Path | None = None) -> None:
+        """`cwd`, `sys_path`: where the task runs and what it imports from (default: this process's), and
+        `work`: the folder of the scratch copies; a Ray actor (ray_backend.py) sets all three."""
         self.root, self.slots, self.timeout = root, slots, timeout
-        self.work = root / ".tracec" / "scratch" / str(os.getpid())
-        prefix = sandboxed(self.work) if sandbox else []
-        self.work.mkdir(parents=True, exist_ok=True)
+        self.work = work or root / ".tracec" / "scratch" / str(os.getpid())
+        self._prefix = sandboxed(self.work) if sandbox else []
         self._ids = itertools.count(1)
-        self._pending: dict[int, concurrent.futures.Future] = {}
+        self._pending: dict[int, tuple[concurrent.futures.Future, int]] = {}   # id -> (future, host generation)
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()   # candidates scored at once submit from several threads
-        self._log = open(self.work / "host.log", "wb")
-        self._host = subprocess.Popen([*prefix, sys.executable, "-m", "tracec.optimize.worker_host"], cwd=self.work,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+        self._restart_lock = threading.Lock()
+        self._setup = {"root": str(root), "slots": slots, "task": str(task.resolve()), "cwd": cwd or os.getcwd(),
+                       "sys_path": [p for p in (sys_path or sys.path) if p], "start": start_method()}
+        self._preload: list[str] | None = None
+        self._generation = 0
+        self._start_host()
+
+    def _start_host(self) -> None:
+        """The host of this generation, in a folder of its own (a dead host's copies are not reused)."""
+        folder = self.work if self._generation == 0 else self.work / f"restart-{self._generation}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._log_path = folder / "host.log"
+        self._log = open(self._log_path, "wb")
+        self._host = subprocess.Popen([*self._prefix, sys.executable, "-m", "tracec.optimize.worker_host"],
+                                      cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                       start_new_session=True)
-        setup = {"root": str(root), "work": str(self.work), "slots": slots, "task": str(task.resolve()),
-                 "cwd": os.getcwd(), "sys_path": [p for p in sys.path if p]}
-        self._send(setup)
-        self._reader = threading.Thread(target=self._read, name="tracec-worker-replies", daemon=True)
+        self._send({**self._setup, "work": str(folder)})
+        self._reader = threading.Thread(target=self._read, args=(self._host, self._generation, folder / "host.log"),
+                                        name="tracec-worker-replies", daemon=True)
         self._reader.start()
+
+    def _ensure_host(self) -> None:
+        """A host that died (a candidate killed it, the OOM killer did) is replaced before the next request:
+        the evaluations it held are rejected already, and the run goes on. At most MAX_RESTARTS times; after
+        that every request fails with the host's last words."""
+        if self._host.poll() is None or self._generation >= MAX_RESTARTS:
+            return
+        with self._restart_lock:
+            if self._host.poll() is None or self._generation >= MAX_RESTARTS:
+                return   # another thread restarted it meanwhile
+            self._reader.join(timeout=5)
+            self._log.close()
+            self._generation += 1
+            self._start_host()
+            if self._preload is not None:
+                self._send({"preload": self._preload})
 
     # -- the pipe ---------------------------------------------------------------------------------
     def _send(self, message: dict) -> None:
@@ -62,36 +133,31 @@ class WorkerPool:
                 self._host.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
                 self._host.stdin.flush()
         except (BrokenPipeError, ValueError):
-            raise TrialError(f"the worker host ended: {self._host_error()}") from None
+            raise TrialError(f"the worker host ended: {_last_words(self._log_path)}") from None
 
-    def _read(self) -> None:
-        assert self._host.stdout is not None
-        for line in self._host.stdout:
+    def _read(self, host: subprocess.Popen, generation: int, log: Path) -> None:
+        assert host.stdout is not None
+        for line in host.stdout:
             try:
                 reply = json.loads(line)
             except ValueError:   # a line cut short as the host died: EOF follows, and fails what is pending
                 continue
             with self._lock:
-                future = self._pending.pop(reply["id"], None)
+                future, _ = self._pending.pop(reply["id"], (None, None))
             if future is not None:
                 future.set_result(reply)
-        with self._lock:   # the host is gone: nothing pending will be answered
-            pending, self._pending = self._pending, {}
-        for future in pending.values():
-            future.set_exception(TrialError(f"the worker host ended: {self._host_error()}"))
-
-    def _host_error(self) -> str:
-        try:
-            lines = (self.work / "host.log").read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            lines = []
-        return next((line.strip() for line in reversed(lines) if line.strip()), "no output")[:300]
+        with self._lock:   # this host is gone: nothing it held will be answered
+            ended = [i for i, (_, g) in self._pending.items() if g == generation]
+            futures = [self._pending.pop(i)[0] for i in ended]
+        for future in futures:
+            future.set_exception(TrialError(f"the worker host ended: {_last_words(log)}"))
 
     def submit(self, request: dict) -> concurrent.futures.Future:
+        self._ensure_host()
         future: concurrent.futures.Future = concurrent.futures.Future()
         request = {"id": next(self._ids), "timeout": self.timeout, **request}
         with self._lock:
-            self._pending[request["id"]] = future
+            self._pending[request["id"]] = (future, self._generation)
         self._send(request)
         return future
 
@@ -112,26 +178,20 @@ class WorkerPool:
             raise TaskError(f"the task cannot be imported by the workers: {exc}") from None
         if not reply["ok"]:
             raise TaskError(reply["reason"])
-        self._send({"preload": reply["preload"]})
+        self._preload = reply["preload"]
+        self._send({"preload": self._preload})
         return reply
+
+    def ask(self, request: dict) -> dict:
+        """One request, its reply (a Ray actor forwards the driver's requests through this)."""
+        return self._answer(self.submit(request))
 
     def evaluate(self, sources: dict[str, str], examples: list, record: bool) -> tuple[list[dict], dict]:
         """Entries (example and output previews, score, text, graph JSON) for `examples`, in order, and the
         param sites' values; the examples are split over the slots. TrialError rejects the candidate,
         TaskError (the task file is broken) stops the run."""
-        chunks = [examples[i::self.slots] for i in range(min(self.slots, len(examples)))]
-        futures = [self.submit({"sources": sources, "examples": [list(e) for e in chunk], "record": record})
-                   for chunk in chunks]
-        replies = [self._answer(f) for f in futures]
-        for reply in replies:
-            if not reply["ok"]:
-                raise (TaskError if reply.get("task_error") else TrialError)(reply["reason"])
-        entries: list[dict] = [{}] * len(examples)
-        sites: dict = {}
-        for i, reply in enumerate(replies):
-            entries[i::self.slots] = reply["results"]
-            sites.update(reply["site_values"])
-        return entries, sites
+        futures = [self.submit(request) for request in requests(sources, examples, record, self.slots)]
+        return merged([self._answer(f) for f in futures], len(examples))
 
     def close(self) -> None:
         try:
