@@ -59,13 +59,14 @@ def test_settings_table_defaults_are_the_ones_resolve_uses(tmp_path):
         key, kind, default = [cell.strip().strip("`") for cell in row.strip("|").split("|")][:3]
         value = getattr(defaults, key)
         shown = "unset" if value is None else str(value).lower() if isinstance(value, bool) else \
-            f'"{value}"' if isinstance(value, str) else str(value)
+            f'"{value}"' if isinstance(value, str) else \
+            "[" + ", ".join(f'"{item}"' for item in value) + "]" if isinstance(value, tuple) else str(value)
         assert default == shown, key
         assert kind.split()[0] == SETTINGS[key].metadata["type"].__name__
 
 
 def test_every_documented_key_is_accepted_in_pyproject(tmp_path):
-    samples = {str: '"x"', int: "3", float: "2.5", bool: "false"}
+    samples = {str: '"x"', int: "3", float: "2.5", bool: "false", list: '["x"]'}
     def sample(setting) -> str:   # a key with a fixed set of values gets its first one
         bound = setting.metadata["bound"]
         return f'"{bound[0]}"' if isinstance(bound, tuple) else samples[setting.metadata["type"]]

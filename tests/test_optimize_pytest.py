@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -147,3 +148,47 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, scripted_llm):
         result = optimize(root, None, *args, "--model", "openai/scripted", "--api-base", "http://127.0.0.1:9")
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1 and message in result.stderr, (args, result.stderr)
+
+
+
+def test_with_two_workers_the_tests_run_in_two_processes_at_once_and_reach_the_same_result(tmp_path, scripted_llm):
+    """Two slow tests log their process and the time they ran; with --workers 2 two pytest processes ran
+    them at the same moment, with --workers 1 never, and the run's result is the same either way."""
+    log = tmp_path / "ran.log"
+    slow = f'''
+
+import os as _os, time as _time
+
+
+def _note():
+    start = _time.time()
+    _time.sleep(1.0)
+    with open({str(log)!r}, "a") as fh:
+        fh.write(f"{{_os.getpid()}} {{start}} {{_time.time()}}\\n")
+
+
+def test_slow_one():
+    _note()
+
+
+def test_slow_two():
+    _note()
+'''
+
+    def overlapping() -> bool:
+        runs = [line.split() for line in log.read_text().splitlines()]
+        return any(a[0] != b[0] and float(a[1]) < float(b[2]) and float(b[1]) < float(a[2])
+                   for a in runs for b in runs)
+
+    results = {}
+    for workers in ("2", "1"):
+        root = make_project(tmp_path / f"w{workers}")
+        with (root / "tests" / "test_app.py").open("a") as tests:
+            tests.write(slow)
+        log.write_text("")
+        result = optimize(root, scripted_llm([FIX]), "--pytest", "tests", "-k", "greet or slow", "--steps", "1",
+                          "--workers", workers)
+        assert result.returncode == 0, result.stderr
+        results[workers] = (overlapping(), re.findall(r"\d\.\d{3} -> \d\.\d{3}", result.stdout))
+    assert results["2"][0] and not results["1"][0]
+    assert results["2"][1] == results["1"][1] == ["0.750 -> 1.000"]

@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--workers", type=_jobs, metavar="K", help="worker processes evaluating examples in parallel (default: the number of cores)")
     optimize.add_argument("--sandbox", action="store_true", default=None,
                           help="run the workers under bubblewrap: everything read-only but the scratch copies")
+    optimize.add_argument("--backend", choices=("local", "ray"), default=None,
+                          help="evaluate on this machine's worker processes (local, the default) or on Ray "
+                          "actors (pip install 'tracec[ray]')")
+    optimize.add_argument("--ray-address", metavar="ADDR",
+                          help="the Ray cluster to join (default: start a local Ray instance and stop it after)")
     optimize.add_argument("--no-cache", action="store_true", help="do not reuse cached LLM replies")
     optimize.add_argument("--trial-timeout", type=float, metavar="S",
                           help="stop scoring a candidate after S seconds and reject it (default 60)")

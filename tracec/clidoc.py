@@ -166,6 +166,8 @@ def _toml(value) -> str:
         return f"`{str(value).lower()}`"
     if isinstance(value, str):
         return f'`"{value}"`'
+    if isinstance(value, (tuple, list)):   # a list setting: its default as TOML writes it
+        return "`[" + ", ".join(f'"{item}"' for item in value) + "]`"
     return f"`{value}`"
 
 

@@ -33,17 +33,22 @@ def main(args: argparse.Namespace) -> int:
              "max_metric_calls": args.max_metric_calls, "max_llm_calls": args.max_llm_calls,
              "workers": args.workers, "cache": False if args.no_cache else None,
              "trial_timeout": args.trial_timeout, "sandbox": args.sandbox, "search": args.search,
-             "proposals": args.proposals, "repeats": args.repeats}
+             "proposals": args.proposals, "repeats": args.repeats, "backend": args.backend,
+             "ray_address": args.ray_address}
     try:
         store = RunStore.open(root, args.resume) if args.resume is not None else None
         config = resolve(root, flags) if store is None else store.config_with(flags)
+        if args.pytest and config.backend == "ray":
+            raise UsageError("backend ray evaluates a task file; --pytest runs on this machine (--backend local)")
         if args.pytest:
             from tracec.optimize.pytest_evaluator import PytestEvaluator
 
-            evaluator = PytestEvaluator(root, args.pytest, args.keyword, config.trial_timeout)
+            evaluator = PytestEvaluator(root, args.pytest, args.keyword, config.trial_timeout,
+                                        config.workers or os.cpu_count() or 1)
         else:
-            evaluator = TaskEvaluator(task_path, root, config.workers or os.cpu_count() or 1, config.trial_timeout,
-                                      sandbox=config.sandbox)
+            evaluator = TaskEvaluator(task_path, root, config.workers, config.trial_timeout, sandbox=config.sandbox,
+                                      backend=config.backend, ray_address=config.ray_address,
+                                      ray_excludes=config.ray_excludes)
         store = store or RunStore.create(root, config, evaluator.resume_args)
     except ValueError as exc:   # a run to resume that cannot be read (ConfigError, TaskError are UsageErrors)
         raise UsageError(str(exc)) from None

@@ -72,6 +72,13 @@ class OptimizeConfig:
                                     "and rejected", POSITIVE)
     sandbox: bool = _setting(bool, False, "run the workers under bubblewrap (`bwrap`): the whole filesystem "
                              "read-only but the scratch copies (`--sandbox`)")
+    backend: str = _setting(str, "local", "where candidates are evaluated: `local` (worker processes on this "
+                            "machine) or `ray` (Ray actors on a cluster; `pip install 'tracec[ray]'`)",
+                            ("local", "ray"))
+    ray_address: str | None = _setting(str, None, "the Ray cluster to join, e.g. `ray://head:10001` or "
+                                       "`10.0.0.5:6379` (default: a local Ray instance tracec starts and stops)")
+    ray_excludes: tuple = _setting(list, (), "gitignore-style patterns the project upload to Ray leaves out, "
+                                   "beside `.tracec/`, `.git/`, virtualenvs and caches")
     model_source: str = "default"   # where `model` came from, for the run summary (not a setting)
 
 
@@ -101,6 +108,10 @@ def _checked(key: str, value, where: str):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {value!r}")
+    if kind is list:
+        if not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{where}: {key} must be a list of strings, got {value!r}")
+        value = tuple(value)
     if isinstance(bound, tuple) and value not in bound:
         raise ConfigError(f"{where}: {key} must be one of {', '.join(bound)}, got {value!r}")
     if bound == AT_LEAST_1 and value < 1:

@@ -5,20 +5,24 @@
 The optimizer never executes candidate code. Each evaluation runs in a scratch copy of the project
 (scratch.py) holding the candidate's files exactly as its patch would write them (candidates.
 CandidateSources, the patch writer's splice), with `--tracec-root` naming the copy; a candidate that
-modifies a file of the copy is rejected and the copy is synced back. A child that runs past trial_timeout
+modifies a file of the copy is rejected and the copy is synced back. With `workers` copies, an evaluation's
+tests are dealt over them and run by that many pytest processes at once. A child that runs past trial_timeout
 is killed with its whole process group; one that crashes, calls os._exit or is killed by a signal leaves
 no report, and the candidate is rejected with a one-line reason. The interface: evaluator.py."""
 
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import itertools
 import json
 import os
+import queue
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tracec.optimize.candidates import CandidateSources, Target, TrialError, read_originals
@@ -34,11 +38,13 @@ class PytestEvaluator:
     stop_at = 1.0   # every selected test passes: nothing left to improve
     subject = "the selected tests"
     repeats = 1
-    parallel = 1    # one scratch copy: one evaluation at a time
 
-    def __init__(self, root: Path, tests: list[str], keyword: str | None, timeout: float) -> None:
+    def __init__(self, root: Path, tests: list[str], keyword: str | None, timeout: float, workers: int = 1) -> None:
         self.root, self.timeout = root, timeout
         self._runs = itertools.count(1)
+        self._live: set[subprocess.Popen] = set()   # pytest processes running now, killed by close()
+        self._live_lock = threading.Lock()
+        self._closed = False
         self.resume_args = " ".join(f"--pytest {shlex.quote(t)}" for t in tests) + (
             f" -k {shlex.quote(keyword)}" if keyword else "")
         selection = [*tests, *(["-k", keyword] if keyword else [])]
@@ -65,7 +71,12 @@ class PytestEvaluator:
         self.sources = CandidateSources(root, self.targets, self.originals)
         from tracec.optimize.scratch import ScratchCopy
 
-        self.copy = ScratchCopy.create(root, root / ".tracec" / "scratch" / f"{os.getpid()}-pytest")
+        self.parallel = max(1, workers)   # scratch copies, each running one pytest process at a time
+        self.copies = [ScratchCopy.create(root, root / ".tracec" / "scratch" / f"{os.getpid()}-pytest" / str(i))
+                       for i in range(self.parallel)]
+        self._free: queue.Queue = queue.Queue()
+        for copy in self.copies:
+            self._free.put(copy)
         self.initial = {t["key"]: ast.literal_eval(t["value"]) for t in report["targets"] if t["value"] is not None}
         self.initial.update(code_values(self.targets, self.originals))
         self._site_values: dict[str, str] = {}
@@ -92,6 +103,10 @@ class PytestEvaluator:
         try:
             process = subprocess.Popen([*command, *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, start_new_session=True)
+            with self._live_lock:
+                self._live.add(process)
+            if self._closed:   # closed while this one started (Ctrl-C in another thread)
+                _kill_group(process)
             try:
                 output, _ = process.communicate(timeout=self.timeout)
             except subprocess.TimeoutExpired:
@@ -101,6 +116,9 @@ class PytestEvaluator:
             except BaseException:   # Ctrl-C: the child (its own session) would not get the signal
                 _kill_group(process)
                 raise
+            finally:
+                with self._live_lock:
+                    self._live.discard(process)
             if not report_path.is_file():
                 raise TrialError(_death(process.returncode, output.decode("utf-8", "replace")))
             report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -112,22 +130,41 @@ class PytestEvaluator:
         return report
 
     def _run(self, nodeids, values: dict, record: bool) -> dict:
+        """One evaluation: the tests dealt over the copies, a pytest process in each, the reports joined.
+        TrialError (the first chunk's, in order) rejects the candidate."""
         files = self.sources.files(values, self.initial)
-        candidate = {"record": record, "origin": str(self.root)}
-        self.copy.write(files)
-        try:
-            report = self._pytest(["--", *nodeids], candidate, cwd=self.copy.path / self.rootdir.relative_to(self.root),
-                                  root=self.copy.path)
-            modified = self.copy.changed()
-            if modified:
-                raise TrialError(f"the candidate modified the project file {modified[0]} while the tests ran; "
-                                 "candidates must not write project files")
-        finally:
-            self.copy.sync(sorted({*files, *self.copy.changed()}))
-        self._site_values.update(report.get("site_values", {}))
+        chunks = [nodeids[i::self.parallel] for i in range(min(self.parallel, len(nodeids)))]
+        if len(chunks) == 1:
+            reports = [self._run_in_copy(chunks[0], files, record)]
+        else:
+            with concurrent.futures.ThreadPoolExecutor(len(chunks), thread_name_prefix="tracec-pytest") as pool:
+                futures = [pool.submit(self._run_in_copy, chunk, files, record) for chunk in chunks]
+                concurrent.futures.wait(futures)
+            reports = [future.result() for future in futures]
+        report = {"tests": [t for r in reports for t in r["tests"]],
+                  "site_values": {k: v for r in reports for k, v in r.get("site_values", {}).items()}}
+        self._site_values.update(report["site_values"])
         ran = {t["nodeid"] for t in report["tests"]}
         self._failing[_key(values)] = [t["nodeid"] for t in report["tests"] if t["outcome"] not in PASSING] + [
             n for n in nodeids if n not in ran]
+        return report
+
+    def _run_in_copy(self, nodeids: list, files: dict[str, str], record: bool) -> dict:
+        copy = self._free.get()
+        candidate = {"record": record, "origin": str(self.root)}
+        try:
+            copy.write(files)
+            try:
+                report = self._pytest(["--", *nodeids], candidate, cwd=copy.path / self.rootdir.relative_to(self.root),
+                                      root=copy.path)
+                modified = copy.changed()
+                if modified:
+                    raise TrialError(f"the candidate modified the project file {modified[0]} while the tests ran; "
+                                     "candidates must not write project files")
+            finally:
+                copy.sync(sorted({*files, *copy.changed()}))
+        finally:
+            self._free.put(copy)
         return report
 
     # -- the evaluator interface ------------------------------------------------------------------------
@@ -167,11 +204,21 @@ class PytestEvaluator:
         return UNSEEN if text is None else ast.literal_eval(text)
 
     def close(self) -> None:
-        self.copy.remove()
-        try:
-            self.copy.path.parent.rmdir()   # only when empty: another run may be using it
-        except OSError:
-            pass
+        self._closed = True
+        with self._live_lock:
+            live = list(self._live)
+        for process in live:   # still running in another thread (Ctrl-C): their groups, now
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for copy in self.copies:
+            copy.remove()
+        for folder in (self.copies[0].path.parent, self.copies[0].path.parent.parent):
+            try:
+                folder.rmdir()   # only when empty: another run may be using it
+            except OSError:
+                pass
         try:
             (self.root / ".tracec" / "pytest").rmdir()   # only when empty: another run may be using it
         except OSError:

@@ -50,11 +50,19 @@ class TaskEvaluator:
     stop_at = None   # a task's scores need not top out at 1.0: run every step
     subject = "the task"
 
-    def __init__(self, task: Path, root: Path, workers: int, trial_timeout: float, sandbox: bool = False) -> None:
+    def __init__(self, task: Path, root: Path, workers: int | None, trial_timeout: float, sandbox: bool = False,
+                 backend: str = "local", ray_address: str | None = None, ray_excludes: tuple = ()) -> None:
+        """`workers`: evaluation slots (None: this machine's cores, or the Ray cluster's CPUs)."""
         if not task.is_file():
             raise TaskError(f"{task}: no such task file")
         self.root = root
-        self.pool = WorkerPool(root, task, workers, trial_timeout, sandbox)
+        if backend == "ray":
+            from tracec.optimize.ray_backend import RayPool
+
+            self.pool: WorkerPool | RayPool = RayPool(root, task, workers, trial_timeout, sandbox,
+                                                      address=ray_address, extra_excludes=tuple(ray_excludes))
+        else:
+            self.pool = WorkerPool(root, task, workers or os.cpu_count() or 1, trial_timeout, sandbox)
         try:
             probe = self.pool.probe()
         except BaseException:
@@ -69,7 +77,7 @@ class TaskEvaluator:
         self.val = self.train if probe["val"] is None else [("val", i) for i in range(probe["val"])]
         self.test = [("test", i) for i in range(probe["test"])]
         self.repeats = probe["repeats"]
-        self.parallel = workers
+        self.parallel = self.pool.slots
         self.label = f"{'val' if probe['val'] is not None else 'train'} ({len(self.val)} examples)"
         self.resume_args = os.path.relpath(task)
         self._site_values: dict[str, object] = {}
