@@ -323,6 +323,27 @@ def test_files_git_ignores_are_linked_not_copied_and_the_task_still_reads_them(t
     assert "0.000 -> 0.500" in result.stdout and "metric calls 12" in result.stdout   # 4 names read, 3 times
 
 
+
+def test_the_files_of_a_git_submodule_are_in_the_copy_and_the_task_imports_them(tmp_path, scripted_llm):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "protocol.file.allow=always"]
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "names.py").write_text('NAMES = ["Ada", "Bob", "Cy", "Di"]\n')
+    subprocess.run([*git, "init", "-q"], cwd=library, check=True)
+    subprocess.run([*git, "add", "."], cwd=library, check=True)
+    subprocess.run([*git, "commit", "-qm", "names"], cwd=library, check=True)
+    task = TASK.replace('train = ["Ada", "Bob", "Cy", "Di"]', 'from vendored.names import NAMES\ntrain = NAMES')
+    root = make_project(tmp_path, task=task)
+    subprocess.run([*git, "submodule", "add", "-q", str(library), "vendored"], cwd=root, check=True,
+                   capture_output=True)
+    from tracec.optimize.scratch import ScratchCopy
+
+    copy = ScratchCopy.create(root, tmp_path / "copy")
+    assert "vendored/names.py" in copy.manifest and not (tmp_path / "copy" / "vendored").is_symlink()
+    result = optimize(root, scripted_llm([reply({"GREETING": "Hello"})]), "--steps", "1")
+    assert result.returncode == 0, result.stderr
+    assert "0.000 -> 0.500" in result.stdout
+
 def test_a_virtualenv_inside_the_project_stays_importable_in_the_workers(tmp_path, scripted_llm, monkeypatch):
     """`python -m venv venv` in the checkout: the copy leaves the virtualenv out, and its site-packages
     on sys.path must still be found where they are (they were looked for inside the copy)."""

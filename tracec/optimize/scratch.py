@@ -39,12 +39,14 @@ def _git_paths(root: Path, *options: str) -> list[str] | None:
 
 def project_layout(root: Path) -> tuple[list[str], list[str]]:
     """(files a scratch copy holds, top entries it links to the original), project-relative and sorted.
-    In a git work tree: what git tracks or would track is copied, what it ignores is linked; elsewhere
-    (or without git) every file is copied."""
+    In a git work tree: what git tracks or would track is copied, the files of submodules included, what
+    it ignores is linked; elsewhere (or without git) every file is copied."""
     if shutil.which("git"):
-        kept = _git_paths(root, "--cached", "--others", "--exclude-standard")
+        tracked = _git_paths(root, "--cached", "--recurse-submodules")   # only --cached recurses
+        untracked = _git_paths(root, "--others", "--exclude-standard")
         ignored = _git_paths(root, "--others", "--ignored", "--exclude-standard", "--directory")
-        if kept is not None and ignored is not None:
+        if tracked is not None and untracked is not None and ignored is not None:
+            kept = tracked + untracked
             files = sorted({p for p in kept if not _skipped(root, p) and os.path.isfile(root / p)
                             and not os.path.islink(root / p)})
             entries = {p.rstrip("/") for p in ignored if not _skipped(root, p) and os.path.lexists(root / p)}

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from tracec.errors import UsageError
@@ -164,10 +165,16 @@ class WorkerPool:
     def _answer(self, future: concurrent.futures.Future) -> dict:
         """The host's reply. It stops each fork at `timeout` (a run, then a judge); a host that says nothing
         far past that is stuck itself (e.g. importing a module that hangs), and fails the evaluation."""
-        try:
-            return future.result(timeout=2 * self.timeout + 60)
-        except concurrent.futures.TimeoutError:
-            raise TrialError(f"the worker host did not answer within {2 * self.timeout + 60:g} s") from None
+        deadline = time.monotonic() + 2 * self.timeout + 60
+        while True:
+            try:
+                return future.result(timeout=1.0)
+            except concurrent.futures.TimeoutError:
+                # a host that died cannot answer; its pipe's EOF can be late (a process still holding it)
+                if self._host.poll() is not None:
+                    raise TrialError(f"the worker host ended: {_last_words(self._log_path)}") from None
+                if time.monotonic() > deadline:
+                    raise TrialError(f"the worker host did not answer within {2 * self.timeout + 60:g} s") from None
 
     # -- what the evaluator asks ------------------------------------------------------------------
     def probe(self) -> dict:
